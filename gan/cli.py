@@ -1,0 +1,245 @@
+"""`python -m gan <command>`: train, sample, info, bench (and evaluate) from the shell.
+
+Exit codes: 0 success, 2 bad arguments or input (one line on stderr, nothing written),
+1 a run that failed while training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from gan.config import TrainConfig
+
+EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
+
+
+class CliError(Exception):
+    """Bad input; the message is printed as one line and the exit code is 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of the usage block
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a GAN into a run directory",
+                       description="Train a GAN. Every epoch: a sample grid and a checkpoint. SIGTERM/Ctrl-C "
+                                   "checkpoints and exits; --resume continues exactly where it stopped.")
+    p.add_argument("--run-dir", required=True, help="where the run's files go (created if missing)")
+    p.add_argument("--data", help="cifar10 (default), a folder or .zip of <class>/<image>, or an .npz")
+    p.add_argument("--preset", help="model preset: seed (default), tiny, strong")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_int)
+    length.add_argument("--steps", type=_positive_int, help="stop after this many steps in total")
+    cond = p.add_mutually_exclusive_group()
+    cond.add_argument("--conditional", dest="conditional", action="store_true", default=None,
+                      help="class-conditional G and D")
+    cond.add_argument("--unconditional", dest="conditional", action="store_false")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--latent-dim", type=_positive_int)
+    p.add_argument("--g-lr", type=float)
+    p.add_argument("--d-lr", type=float)
+    p.add_argument("--beta1", type=float)
+    p.add_argument("--beta2", type=float)
+    p.add_argument("--loss", choices=["bce", "hinge"])
+    p.add_argument("--d-steps", type=_positive_int, help="D updates per G update")
+    p.add_argument("--label-smoothing", type=float, help="one-sided: real targets become 1 - s")
+    p.add_argument("--instance-noise", type=float, help="initial std of noise on D inputs (decays to 0)")
+    p.add_argument("--dropout", type=float, help="discriminator dropout rate")
+    p.add_argument("--augment", help="DiffAugment ops, e.g. color,translation,cutout ('' = off)")
+    p.add_argument("--ema", type=float, help="EMA decay of G's weights (0 = off)")
+    p.add_argument("--limit", type=_positive_int, help="use at most this many training images")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--log-every", type=_positive_int, help="steps between metric rows")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (0 = each epoch)")
+    p.add_argument("--eval-every", type=int, help="steps between cheap FD scores (0 = off)")
+    p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
+    p.add_argument("--no-jit", dest="jit", action="store_false", default=None, help="do not XLA-compile")
+    p.add_argument("--distribute", action="store_true", default=None, help="data-parallel on all local devices")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_train)
+
+
+def _train(args) -> int:
+    from gan.runs import Run
+    from gan.trainer import Trainer
+
+    run = Run(args.run_dir)
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    if args.resume:
+        if not run.exists():
+            raise CliError(f"nothing to resume in {run.path}: no config.json")
+        config = run.config()
+        for key in ("epochs", "steps"):  # a resumed run may be extended, not redefined
+            if key in fields:
+                setattr(config, key, fields[key])
+        config.validate()
+    else:
+        config = TrainConfig.for_preset(fields.pop("preset", "seed"), **fields)
+    state = Trainer(config, run.path, progress=not args.quiet).train(resume=args.resume)
+    print(f"{state}: {run.path} (step {run.status().get('step')})")
+    return 0
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="generate images as a PNG grid or an .npz",
+                       description="Generate images from a run's generator or a .keras file.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run-dir")
+    src.add_argument("--model", help="a generator .keras file")
+    p.add_argument("-n", type=_positive_int, default=64, help="how many images (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="class_id", help="class index or name (conditional models)")
+    p.add_argument("--truncation", type=float, help="redraw latent values beyond +-T")
+    p.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (images, labels)")
+    p.set_defaults(run=_sample)
+
+
+def _resolve_model(args) -> tuple[Path, list[str]]:
+    from gan.runs import Run
+
+    if args.run_dir:
+        run = Run(args.run_dir)
+        if not run.generator_path.is_file():
+            raise CliError(f"no generator in {run.path}: train it first")
+        return run.generator_path, run.class_names()
+    return Path(args.model), []
+
+
+def _sample(args) -> int:
+    import numpy as np
+
+    from gan import sampling
+    from gan.files import atomic_write
+
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        raise CliError(f"--out must end in .png or .npz, got {out.name}")
+    if args.truncation is not None and args.truncation <= 0:
+        raise CliError("--truncation must be positive")
+    path, class_names = _resolve_model(args)
+    model = sampling.load_generator(path)
+    class_id = None
+    if args.class_id is not None:
+        if args.class_id in class_names:
+            class_id = class_names.index(args.class_id)
+        elif args.class_id.isdigit():
+            class_id = int(args.class_id)
+        else:
+            raise CliError(f"unknown class {args.class_id!r}" + (f"; choose from {', '.join(class_names)}" if class_names else ""))
+    try:
+        images, labels = sampling.sample(model, args.n, args.seed, class_id, args.truncation)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if out.suffix == ".png":
+        sampling.save_png(out, sampling.make_grid(images))
+    else:
+        arrays = {"images": images}
+        if sampling.num_classes(model):
+            arrays["labels"] = labels
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(out, write)
+    print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="what a run directory or a .keras generator holds")
+    p.add_argument("path", help="a run directory or a .keras file")
+    p.set_defaults(run=_info)
+
+
+def _info(args) -> int:
+    from gan import sampling
+    from gan.runs import Run
+
+    path = Path(args.path)
+    run = Run(path)
+    if path.is_dir():
+        if not run.exists():
+            raise CliError(f"{path} is not a run directory (no config.json)")
+        config, status = run.config(), run.status()
+        rows = run.metric_rows()
+        print(f"run         {run.name}")
+        print(f"state       {status.get('state')}  step {status.get('step')}/{status.get('total_steps')}")
+        print(f"preset      {config.preset}  conditional={config.conditional}  data={config.data}")
+        print(f"classes     {', '.join(run.class_names()) or '-'}")
+        print(f"metrics     {len(rows)} rows" + (f", last g_loss {rows[-1]['g_loss']}" if rows else ""))
+        print(f"samples     {len(run.sample_grids())} grids")
+        if status.get("error"):
+            print(f"error       {status['error']}")
+        path = run.generator_path
+        if not path.is_file():
+            return 0
+    model = sampling.load_generator(path)
+    print(f"generator   {path.name}: latent {sampling.latent_dim(model)}, classes {sampling.num_classes(model)}, "
+          f"{model.count_params():,} parameters, output {tuple(model.outputs[0].shape[1:])}")
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="training images/s and sampling latency on this machine")
+    p.add_argument("--preset", action="append", help="preset(s) to time (default: seed and tiny)")
+    p.add_argument("--steps", type=_positive_int, default=20, help="timed training steps (after warm-up)")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--mixed-precision", action="store_true")
+    p.set_defaults(run=_bench)
+
+
+def _bench(args) -> int:
+    from gan.bench import bench_table
+
+    print(bench_table(args.preset or ["seed", "tiny"], args.steps, args.batch_size, args.mixed_precision))
+    return 0
+
+
+COMMANDS = [_add_train, _add_sample, _add_info, _add_bench]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gan", description="GAN Studio: train, sample and evaluate GANs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gan.checkpoint import CheckpointError
+    from gan.config import ConfigError
+    from gan.data import DataError
+    from gan.runs import RunLockedError
+    from gan.sampling import ModelError
+    from gan.trainer import TrainingError
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (CliError, ConfigError, DataError, ModelError, CheckpointError, RunLockedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,141 @@
+"""Training configuration: one validated dataclass, saved as `config.json` in every run.
+
+The JSON file is the contract between the trainer, the CLI and the app: it holds
+everything needed to rebuild the models of a run, and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOSSES = ("bce", "hinge")
+AUGMENT_OPS = ("color", "translation", "cutout")
+
+
+class ConfigError(ValueError):
+    """An invalid setting; str(e) is one line meant for the user."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Unset (None) fields take the preset's defaults."""
+
+    data: str = "cifar10"
+    preset: str = "seed"
+    conditional: bool | None = None
+    epochs: int = 50
+    steps: int | None = None  # stop after this many steps in total (overrides epochs)
+    batch_size: int | None = None
+    latent_dim: int | None = None
+    g_lr: float | None = None
+    d_lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    loss: str | None = None  # "bce" (non-saturating, logits) or "hinge"
+    d_steps: int | None = None  # discriminator updates per generator update
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - s
+    instance_noise: float = 0.0  # std of Gaussian noise on D inputs, decays linearly to 0
+    dropout: float | None = None  # discriminator dropout rate (DCGAN presets)
+    augment: str | None = None  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
+    ema: float | None = None  # EMA decay of the generator weights; 0 = off
+    image_size: int = 32
+    limit: int | None = None  # use at most this many training images
+    seed: int = 0
+    log_every: int = 50  # steps between metric rows
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = once per epoch
+    eval_every: int = 0  # steps between cheap in-training evaluations; 0 = off
+    mixed_precision: bool = False  # bfloat16 compute; worth it on recent GPUs only
+    jit: bool = True  # compile the whole train step with XLA
+    distribute: bool = False  # data-parallel over all local devices
+    extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture knobs
+
+    @classmethod
+    def for_preset(cls, preset: str = "seed", **overrides: Any) -> TrainConfig:
+        """A config with the preset's defaults filled in, then `overrides` (None = keep default)."""
+        return cls(preset=preset, **{k: v for k, v in overrides.items() if v is not None}).resolved()
+
+    def resolved(self) -> TrainConfig:
+        """Fill unset fields from the preset and validate; returns a new config."""
+        from gan.models import get_preset
+
+        preset = get_preset(self.preset)
+        values = dataclasses.asdict(self)
+        for name, default in preset.defaults.items():
+            if values.get(name) is None:
+                values[name] = default
+        values["extra"] = {**preset.defaults.get("extra", {}), **self.extra}
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ConfigError on the first bad value, with a message that names it."""
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        check(self.steps is None or self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        for name in ("batch_size", "latent_dim", "d_steps"):
+            value = getattr(self, name)
+            check(value is None or (isinstance(value, int) and value >= 1), f"{name} must be a positive integer, got {value}")
+        for name in ("g_lr", "d_lr"):
+            value = getattr(self, name)
+            check(value is None or 0 < value < 1, f"{name} must be in (0, 1), got {value}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            check(value is None or 0 <= value < 1, f"{name} must be in [0, 1), got {value}")
+        check(self.loss is None or self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        check(0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        check(0 <= self.instance_noise <= 2, f"instance_noise must be in [0, 2], got {self.instance_noise}")
+        check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
+        if self.augment:
+            unknown = [op for op in self.augment.split(",") if op not in AUGMENT_OPS]
+            check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")
+        check(self.image_size in (32, 64), f"image_size must be 32 or 64, got {self.image_size}")
+        check(self.limit is None or self.limit >= 1, f"limit must be at least 1, got {self.limit}")
+        for name in ("log_every",):
+            check(getattr(self, name) >= 1, f"{name} must be at least 1")
+        for name in ("checkpoint_every", "eval_every"):
+            check(getattr(self, name) >= 0, f"{name} must be 0 or more")
+
+    @property
+    def augment_ops(self) -> tuple[str, ...]:
+        return tuple(op for op in (self.augment or "").split(",") if op)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """Parse a config written by `to_json`; unknown keys are an error, not silently dropped."""
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e.msg} (line {e.lineno})") from None
+        if not isinstance(values, dict):
+            raise ConfigError("config must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        try:
+            config = cls(**values)
+        except TypeError as e:
+            raise ConfigError(f"bad config: {e}") from None
+        config.validate()
+        return config
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+        return cls.from_json(text)

@@ -1,0 +1,119 @@
+"""The GAN as a set of Keras objects and the losses between them, written once in keras.ops.
+
+`GAN` owns every piece of state a run has: G, D, the EMA copy of G, both optimizers and
+the noise RNG. The backend modules in `gan.steps` only differentiate and compile these
+functions; checkpoints save `GAN.variables` in order.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from gan.augment import diff_augment
+from gan.config import TrainConfig
+from gan.losses import D_LOSSES, G_LOSSES
+from gan.models import build_models
+
+
+def to_unit_range(images_uint8):
+    """uint8 [0, 255] -> float [-1, 1], the generator's tanh range."""
+    return ops.cast(images_uint8, "float32") / 127.5 - 1.0
+
+
+class GAN:
+    def __init__(self, config: TrainConfig, num_classes: int):
+        self.config = config
+        self.num_classes = num_classes if config.conditional else 0
+        self.generator, self.discriminator = build_models(config, num_classes)
+        self.ema_generator = None
+        if config.ema:
+            self.ema_generator = keras.models.clone_model(self.generator)
+            self.ema_generator.set_weights(self.generator.get_weights())
+        self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta1, beta_2=config.beta2)
+        self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta1, beta_2=config.beta2)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.rng = keras.random.SeedGenerator(config.seed)
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator to sample from and ship: the EMA copy when there is one."""
+        return self.ema_generator or self.generator
+
+    @property
+    def variables(self) -> list:
+        """All state, in a fixed order: what a checkpoint holds and what a stateless step threads."""
+        groups = [self.generator.variables, self.discriminator.variables,
+                  self.ema_generator.variables if self.ema_generator else [],
+                  self.g_optimizer.variables, self.d_optimizer.variables, [self.rng.state]]
+        seen, ordered = set(), []
+        for v in (v for group in groups for v in group):
+            if id(v) not in seen:
+                seen.add(id(v))
+                ordered.append(v)
+        return ordered
+
+    def _g_inputs(self, z, labels):
+        return [z, labels] if self.num_classes else z
+
+    def _d_inputs(self, images, labels):
+        return [images, labels] if self.num_classes else images
+
+    def _fake(self, batch_size: int, labels):
+        z = keras.random.normal((batch_size, self.config.latent_dim), seed=self.rng)
+        return self.generator(self._g_inputs(z, labels), training=True)
+
+    def _discriminate(self, images, labels, noise_std):
+        images = diff_augment(images, self.config.augment_ops, self.rng)
+        images = images + noise_std * keras.random.normal(ops.shape(images), seed=self.rng)
+        return ops.cast(self.discriminator(self._d_inputs(images, labels), training=True), "float32")
+
+    def d_loss(self, real, labels, noise_std):
+        """Discriminator loss on one batch of real images in [-1, 1]; returns (loss, metrics)."""
+        fake = ops.stop_gradient(self._fake(ops.shape(real)[0], labels))
+        real_logits = self._discriminate(real, labels, noise_std)
+        fake_logits = self._discriminate(fake, labels, noise_std)
+        loss_real, loss_fake = D_LOSSES[self.config.loss](real_logits, fake_logits, self.config.label_smoothing)
+        metrics = {
+            "d_loss_real": loss_real,
+            "d_loss_fake": loss_fake,
+            "d_real_mean": ops.mean(ops.sigmoid(real_logits)),
+            "d_fake_mean": ops.mean(ops.sigmoid(fake_logits)),
+            "real_acc": ops.mean(ops.cast(real_logits > 0, "float32")),
+            "fake_acc": ops.mean(ops.cast(fake_logits < 0, "float32")),
+        }
+        return loss_real + loss_fake, metrics
+
+    def g_loss(self, labels, noise_std):
+        """Generator loss for a batch the size of `labels`; returns (loss, metrics)."""
+        fake = self._fake(ops.shape(labels)[0], labels)
+        loss = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
+        return loss, {"g_loss": loss}
+
+    def update_ema(self, decay) -> None:
+        """EMA of G's trainable weights; buffers (BN statistics) are copied as they are."""
+        if self.ema_generator is None:
+            return
+        for ema, current in zip(self.ema_generator.variables, self.generator.variables):
+            if current.trainable:
+                ema.assign(decay * ema + (1.0 - decay) * current)
+            else:
+                ema.assign(current)
+
+    def train_batch(self, images_uint8, all_labels, index, noise_std, apply_d, apply_g):
+        """One training step (without the EMA update), backend-neutral but for the `apply_*` callbacks.
+
+        `index` is (d_steps, batch) rows of the device-resident dataset; each D step takes a
+        fresh batch, then G takes one step with the last batch's labels.
+        `apply_d(loss_fn)` / `apply_g(loss_fn)` differentiate `loss_fn() -> (loss, metrics)`
+        with respect to D's / G's weights, update them, and return the metrics.
+        """
+        metrics = {}
+        labels = None
+        for i in range(self.config.d_steps):
+            real = to_unit_range(ops.take(images_uint8, index[i], axis=0))
+            labels = ops.take(all_labels, index[i], axis=0)
+            metrics = apply_d(lambda real=real, labels=labels: self.d_loss(real, labels, noise_std))
+        metrics.update(apply_g(lambda: self.g_loss(labels, noise_std)))
+        return metrics

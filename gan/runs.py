@@ -1,0 +1,190 @@
+"""A run directory: the files the trainer writes and the app and CLI read (see DESIGN.md).
+
+The trainer holds an exclusive `flock` on `run.lock` for as long as it lives. The kernel drops
+that lock when the process dies, however it dies, so "is anyone training this run?" is
+answered by the lock, never by a pid that may have been reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from gan.config import TrainConfig
+from gan.files import atomic_write_bytes, atomic_write_json, read_json
+
+RUNNING, STOPPED, FINISHED, FAILED, CRASHED = "running", "stopped", "finished", "failed", "stopped unexpectedly"
+
+METRIC_COLUMNS = (
+    "step", "epoch", "time", "d_loss_real", "d_loss_fake", "g_loss",
+    "d_real_mean", "d_fake_mean", "real_acc", "fake_acc", "imgs_per_s",
+)
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training this run."""
+
+
+class Run:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    config_path = property(lambda self: self.path / "config.json")
+    status_path = property(lambda self: self.path / "status.json")
+    metrics_path = property(lambda self: self.path / "metrics.csv")
+    evals_path = property(lambda self: self.path / "evals.csv")
+    classes_path = property(lambda self: self.path / "classes.json")
+    samples_dir = property(lambda self: self.path / "samples")
+    checkpoint_path = property(lambda self: self.path / "ckpt" / "latest.npz")
+    generator_path = property(lambda self: self.path / "generator.keras")
+    log_path = property(lambda self: self.path / "train.log")
+    lock_path = property(lambda self: self.path / "run.lock")
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.load(self.config_path)
+
+    def class_names(self) -> list[str]:
+        return read_json(self.classes_path, default=[])
+
+    # --- status -----------------------------------------------------------------------------
+    def status(self) -> dict:
+        """status.json, with a dead trainer's "running" reported as "stopped unexpectedly"."""
+        status = read_json(self.status_path, default=None) or {"state": "new" if not self.exists() else STOPPED}
+        if status.get("state") == RUNNING and not self.is_locked():
+            status["state"] = CRASHED
+        return status
+
+    def write_status(self, **fields) -> None:
+        current = read_json(self.status_path, default={}) or {}
+        atomic_write_json(self.status_path, {**current, **fields, "updated_at": time.time()})
+
+    # --- one writer ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock for the body; RunLockedError at once if someone else holds it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise RunLockedError(f"run {self.name} is already being trained (pid {holder})") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def is_locked(self) -> bool:
+        if not self.lock_path.exists():
+            return False
+        fd = os.open(self.lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    # --- metrics ------------------------------------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        """Append one row; the header is written with the first. Append-only, one write call."""
+        new = not self.metrics_path.exists() or self.metrics_path.stat().st_size == 0
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "time" else v) for k, v in row.items()})
+        with open(self.metrics_path, "a") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def metric_rows(self) -> list[dict]:
+        """Complete rows of metrics.csv; a torn last line (a write cut by a crash) is dropped."""
+        try:
+            text = self.metrics_path.read_text()
+        except OSError:
+            return []
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines = lines[:-1]
+        rows = list(csv.DictReader(lines))
+        return [r for r in rows if None not in r.values() and None not in r and r.get("step", "").isdigit()]
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop rows past `last_step` (logged after the checkpoint we resume from), atomically."""
+        rows = [r for r in self.metric_rows() if int(r["step"]) <= last_step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(self.metrics_path, buffer.getvalue().encode())
+
+    def metrics(self):
+        """metrics.csv as a pandas DataFrame of numbers (empty when there are none yet)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.metric_rows(), columns=list(METRIC_COLUMNS))
+        return frame.apply(pd.to_numeric, errors="coerce")
+
+    def sample_grids(self) -> list[Path]:
+        return sorted(self.samples_dir.glob("epoch_*.png"))
+
+
+def list_runs(root: str | Path) -> list[Run]:
+    """Runs under `root`, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
+
+
+def start_training(run_dir: str | Path, args: Sequence[str]) -> subprocess.Popen:
+    """Start `python -m gan train --run-dir DIR ARGS` detached from this process.
+
+    A new session keeps the trainer alive across Streamlit reruns and closed tabs; its output
+    goes to the run's train.log.
+    """
+    run = Run(run_dir)
+    if run.is_locked():
+        raise RunLockedError(f"run {run.name} is already being trained")
+    run.path.mkdir(parents=True, exist_ok=True)
+    with open(run.log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+
+
+def stop_training(run: Run) -> bool:
+    """Ask the trainer to checkpoint and exit (SIGTERM). False when nothing was running."""
+    status = run.status()
+    pid = status.get("pid")
+    if status.get("state") != RUNNING or not pid:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,209 @@
+"""The training loop: epochs and steps, logging, sample grids, checkpoints, resume.
+
+Backend-neutral: the compiled step comes from `gan.steps`. What a run leaves on disk is the
+run-directory contract in DESIGN.md; every write is atomic or append-only, so a kill at any
+moment leaves a run that resumes from its last checkpoint with no duplicated metric rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gan.config import TrainConfig
+from gan.files import atomic_write, atomic_write_bytes, atomic_write_json
+from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run
+
+log = logging.getLogger("gan.trainer")
+
+GRID_SIZE = 64
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, failed write); str(e) is one line for the user."""
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checkpoints and exits at the next step boundary."""
+
+    def __init__(self):
+        self.set = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.set = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def epoch_order(epoch: int, n: int, per_step: int, seed: int) -> np.ndarray:
+    """The image order of one epoch: a permutation seeded by (seed, epoch), so resume replays it.
+
+    Tiny datasets smaller than one step are tiled so every step still gets full batches.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    while len(order) < per_step:
+        order = np.concatenate([order, rng.permutation(n)])
+    return order
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True):
+        self.config = config
+        self.run = Run(run_dir)
+        self.progress = progress
+
+    def train(self, resume: bool = False) -> str:
+        """Train until done or stopped; returns the final state. Raises RunLockedError if busy.
+
+        The data is loaded before anything is written, so a bad source leaves no run behind.
+        """
+        from gan.data import load_dataset
+
+        config = self.config
+        data = load_dataset(config.data, config.image_size, config.limit, config.seed)
+        with self.run.lock():
+            try:
+                return self._train(data, resume)
+            except TrainingError as e:
+                self.run.write_status(state=FAILED, error=str(e), pid=None)
+                raise
+            except OSError as e:
+                message = f"write failed: {e.strerror or e} ({e.filename or self.run.path})"
+                try:
+                    self.run.write_status(state=FAILED, error=message, pid=None)
+                except OSError:
+                    pass
+                raise TrainingError(message) from None
+
+    def _train(self, data, resume: bool) -> str:
+        import keras
+
+        from gan.checkpoint import load_checkpoint, save_checkpoint
+        from gan.objective import GAN
+        from gan.steps import make_train_step
+
+        config, run = self.config, self.run
+        if not resume and run.checkpoint_path.exists():
+            raise TrainingError(f"{run.path} already holds a run; pass --resume or choose a new --run-dir")
+        atomic_write_bytes(run.config_path, config.to_json().encode())
+        atomic_write_json(run.classes_path, list(data.class_names))
+
+        if config.mixed_precision:
+            keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        keras.utils.set_random_seed(config.seed)
+        gan = GAN(config, data.num_classes)
+        step = 0
+        if resume and run.checkpoint_path.exists():
+            step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
+            log.info("resumed %s at step %d", run.name, step)
+        run.truncate_metrics(step)
+
+        per_step = config.d_steps * config.batch_size
+        steps_per_epoch = max(1, len(data.images) // per_step)
+        total = config.steps or config.epochs * steps_per_epoch
+        train_step = make_train_step(gan, data.images, data.labels)
+        fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, config.latent_dim)).astype(np.float32)
+        fixed_labels = np.arange(GRID_SIZE, dtype=np.int32) % max(gan.num_classes, 1)
+
+        run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total, epoch=step // steps_per_epoch,
+                         steps_per_epoch=steps_per_epoch, error=None, started_at=time.time(),
+                         backend=keras.backend.backend(), images=len(data.images))
+        pending: list[dict] = []
+        interval_start, interval_step = time.perf_counter(), step
+        order, order_epoch = None, -1
+        bar = self._progress_bar(total, step)
+
+        def log_row() -> None:
+            nonlocal interval_start, interval_step
+            if not pending:
+                return
+            from keras import ops
+
+            row = {k: float(np.mean(ops.convert_to_numpy(ops.stack([m[k] for m in pending])))) for k in pending[0]}
+            pending.clear()
+            bad = [k for k, v in row.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingError(f"non-finite {', '.join(bad)} at step {step}; the last good checkpoint is kept")
+            elapsed = time.perf_counter() - interval_start
+            rate = (step - interval_step) * per_step / max(elapsed, 1e-9)
+            run.append_metrics({"step": step, "epoch": step / steps_per_epoch, "time": time.time(), **row,
+                                "imgs_per_s": rate})
+            eta = (total - step) * per_step / max(rate, 1e-9)
+            run.write_status(step=step, epoch=step // steps_per_epoch, imgs_per_s=rate, eta_s=eta)
+            interval_start, interval_step = time.perf_counter(), step
+
+        saved_step = step
+
+        def save() -> None:
+            nonlocal saved_step
+            if saved_step == step and run.checkpoint_path.exists():
+                return
+            saved_step = step
+            train_step.sync()
+            save_checkpoint(run.checkpoint_path, gan.variables,
+                            {"step": step, "epoch": step // steps_per_epoch, "config": config.preset})
+            atomic_write(run.generator_path, lambda tmp: gan.sampler.save(tmp))
+
+        def save_grid(epoch: int) -> None:
+            from gan.sampling import generate, make_grid, save_png
+
+            train_step.sync()
+            images = generate(gan.sampler, fixed_z, fixed_labels if gan.num_classes else None)
+            save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, 8))
+
+        with _StopFlag() as stop:
+            while step < total and not stop.set:
+                epoch, position = divmod(step, steps_per_epoch)
+                if epoch != order_epoch:
+                    order, order_epoch = epoch_order(epoch, len(data.images), per_step, config.seed), epoch
+                index = order[position * per_step:(position + 1) * per_step].reshape(config.d_steps, config.batch_size)
+                noise = config.instance_noise * max(0.0, 1.0 - step / total)
+                ema_decay = min(config.ema or 0.0, (1.0 + step) / (10.0 + step))
+                pending.append(train_step(index, noise, ema_decay))
+                step += 1
+                bar.update(1)
+                epoch_done = step % steps_per_epoch == 0 or step == total
+                if step % config.log_every == 0 or epoch_done or stop.set:
+                    log_row()
+                if epoch_done:
+                    save_grid(math.ceil(step / steps_per_epoch))
+                if epoch_done or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                    log_row()
+                    save()
+                if config.eval_every and step % config.eval_every == 0:
+                    self._evaluate(gan, train_step, data, step)
+            log_row()
+            save()
+        bar.close()
+        state = FINISHED if step >= total else STOPPED
+        run.write_status(state=state, step=step, pid=None, finished_at=time.time())
+        return state
+
+    def _evaluate(self, gan, train_step, data, step: int) -> None:
+        """A cheap in-training score for the live charts (see gan.metrics.live_score)."""
+        from gan.metrics import live_score
+
+        train_step.sync()
+        live_score(self.run, gan.sampler, data, step)
+
+    def _progress_bar(self, total: int, initial: int):
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
+                    disable=not (self.progress and sys.stderr.isatty()))
