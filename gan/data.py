@@ -1,0 +1,449 @@
+"""Load image datasets into memory as uint8 arrays.
+
+One job: turn a data source into ``(images, labels, class_names)``. Sources are
+``"cifar10"`` (Keras download), a folder of ``<class>/<image>`` files, a ``.zip``
+of such files, or an ``.npz`` with ``x`` / ``y`` / ``class_names`` arrays.
+
+Every input is treated as untrusted: zip members are read in memory (never
+extracted), unsafe member names are skipped, zip bombs and decompression bombs
+are refused, and ``.npz`` files are opened with ``allow_pickle=False``.
+Anything wrong with a source becomes a :class:`DataError` with a one-line
+message, which the CLI prints as is.
+
+Keras is imported lazily (only for ``"cifar10"``) so importing this module
+stays cheap for the Streamlit app.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger("gan.data")
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
+# Pillow format ids matching IMAGE_EXTENSIONS (MPO: multi-picture camera JPEGs).
+# Restricting Image.open to these keeps exotic plugins (EPS -> Ghostscript, ...)
+# away from untrusted bytes.
+_PIL_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP")
+
+MAX_PIXELS = 16_000_000  # per image, checked from the header before decoding
+MAX_ZIP_ENTRIES = 500_000
+MAX_MEMBER_BYTES = 20 * 1024 * 1024  # declared uncompressed size of one member
+MAX_TOTAL_BYTES = 4 * 1024**3  # declared uncompressed size of the whole archive
+MAX_FAILED_FRACTION = 0.01  # more unreadable images than this -> DataError
+_CHUNK = 512  # images per thread-pool task
+
+
+class DataError(ValueError):
+    """Bad data source; ``str(e)`` is one clear line for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # force a single line
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images ``(N, S, S, 3)`` uint8 with int32 labels in ``[0, num_classes)``."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    skipped: int = 0  # unreadable files and unsafe zip members that were left out
+    source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_dataset(
+    source: str, image_size: int = 32, limit: int | None = None, seed: int = 0
+) -> Dataset:
+    """Load ``source`` as ``image_size`` square RGB images.
+
+    With ``limit``, at most ``limit`` images are kept, picked by a random
+    permutation seeded with ``seed``; only the kept files are decoded.
+    ``class_names`` always lists every class of the source, so labels mean the
+    same thing with or without ``limit``.
+    """
+    if image_size < 1:
+        raise DataError(f"image_size must be positive, got {image_size}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be positive, got {limit}")
+    if source.strip().lower() == "cifar10":
+        return _load_cifar10(image_size, limit, seed)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data source '{source}' not found: expected 'cifar10', "
+            "an image folder, a .zip or an .npz file"
+        )
+    if path.is_dir():
+        return _load_folder(path, image_size, limit, seed)
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _load_zip(path, image_size, limit, seed)
+    if suffix == ".npz":
+        return _load_npz(path, image_size, limit, seed)
+    raise DataError(
+        f"unsupported data source '{source}': expected 'cifar10', "
+        "an image folder, a .zip or an .npz file"
+    )
+
+
+def decode_image(data: bytes, image_size: int) -> np.ndarray:
+    """Decode one image file's bytes to a uint8 ``(S, S, 3)`` RGB array.
+
+    Raises :class:`DataError` for anything that is not a readable, reasonably
+    sized PNG/JPEG/BMP/GIF/WebP image.
+    """
+    return _decode(data, image_size)[0]
+
+
+# --- decoding ---------------------------------------------------------------
+
+
+@functools.cache
+def _formats() -> tuple[str, ...]:
+    """The allowed Pillow formats this Pillow build can actually open."""
+    Image.init()
+    return tuple(f for f in _PIL_FORMATS if f in Image.OPEN)
+
+
+def _fit(im: Image.Image, size: int) -> Image.Image:
+    """Center-crop to a square and resize to ``size`` (no-op when already right)."""
+    w, h = im.size
+    if (w, h) == (size, size):
+        return im
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    if w != h:  # crop first: resize(box=...) would let the filter see pixels outside
+        im = im.crop((left, top, left + side, top + side))
+    return im.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any mode -> RGB. Alpha is dropped (not composited): pixels keep their colour."""
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")  # avoids Pillow's palette-transparency warning
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def _decode(data: bytes, size: int) -> tuple[np.ndarray, bool]:
+    """Decode bytes; also report whether the image had to be resized."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=_formats())
+        w, h = im.size
+        if w < 1 or h < 1 or w * h > MAX_PIXELS:
+            raise DataError(f"image is {w}x{h} pixels, over the {MAX_PIXELS:,} limit")
+        if min(w, h) >= 2 * size:
+            im.draft("RGB", (size, size))  # JPEG: libjpeg downscales big images cheaply
+        arr = np.asarray(_fit(_to_rgb(im), size), dtype=np.uint8)
+    except DataError:
+        raise
+    except Exception as e:  # untrusted bytes: Pillow raises many types
+        raise DataError(f"unreadable image ({type(e).__name__}: {e})") from e
+    if arr.shape != (size, size, 3):
+        raise DataError(f"unreadable image (decoded to shape {arr.shape})")
+    return arr, (w, h) != (size, size)
+
+
+def _read(read: Callable[[str], bytes], key: str) -> bytes:
+    """``read(key)``, with any failure turned into a per-file DataError."""
+    try:
+        return read(key)
+    except Exception as e:  # bad CRC, encrypted or unsupported zip member, I/O error...
+        raise DataError(f"unreadable file ({type(e).__name__}: {e})") from e
+
+
+def _decode_many(
+    keys: Sequence[str], read: Callable[[str], bytes], size: int
+) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+    """Read and decode ``keys`` in chunks on a thread pool.
+
+    Pillow releases the GIL while decoding and resizing, which pays off for
+    photos; for tiny CIFAR JPEGs Pillow's Python-side header parsing dominates.
+    Returns (images, ok mask, number resized, error messages).
+    """
+    n = len(keys)
+    out = np.zeros((n, size, size, 3), np.uint8)
+    ok = np.zeros(n, bool)
+    _formats()  # initialise Pillow plugins once, before the threads start
+
+    def work(start: int) -> tuple[int, list[str]]:
+        resized, errors = 0, []
+        for i in range(start, min(start + _CHUNK, n)):
+            try:
+                out[i], was_resized = _decode(_read(read, keys[i]), size)
+            except DataError as e:
+                errors.append(f"{keys[i]}: {e}")
+                continue
+            ok[i] = True
+            resized += was_resized
+        return resized, errors
+
+    workers = max(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(work, range(0, n, _CHUNK)))
+    errors = [e for _, errs in results for e in errs]
+    return out, ok, sum(r for r, _ in results), errors
+
+
+# --- file sources (folder, zip) ----------------------------------------------
+
+
+def _is_image_name(name: str) -> bool:
+    """Image extension, and not a hidden / macOS resource-fork file."""
+    base = name.rsplit("/", 1)[-1]
+    return (
+        not base.startswith(".")
+        and os.path.splitext(base)[1].lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _from_files(
+    entries: list[tuple[str, str]],
+    read: Callable[[str], bytes],
+    image_size: int,
+    limit: int | None,
+    seed: int,
+    source: str,
+    skipped: int = 0,
+) -> Dataset:
+    """Build a Dataset from ``(key, class)`` entries; class "" means no class folder."""
+    if not entries:
+        raise DataError(
+            f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {source}"
+        )
+    entries.sort()
+    if all(cls == "" for _, cls in entries):
+        entries = [(key, "all") for key, _ in entries]
+    elif any(cls == "" for _, cls in entries):
+        loose = sum(cls == "" for _, cls in entries)
+        log.warning("ignoring %d images outside class folders in %s", loose, source)
+        entries = [e for e in entries if e[1] != ""]
+    class_names = tuple(sorted({cls for _, cls in entries}))
+    index = {name: i for i, name in enumerate(class_names)}
+    keys = [key for key, _ in entries]
+    labels = np.array([index[cls] for _, cls in entries], np.int32)
+
+    if limit is not None and limit < len(keys):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(keys))[:limit])
+        keys, labels = [keys[i] for i in keep], labels[keep]
+
+    images, ok, resized, errors = _decode_many(keys, read, image_size)
+    failed = len(errors)
+    if failed and (failed > MAX_FAILED_FRACTION * len(keys) or failed == len(keys)):
+        raise DataError(
+            f"{failed} of {len(keys)} image files could not be read in {source} "
+            f"(more than {MAX_FAILED_FRACTION:.0%} allowed); first error: {errors[0]}"
+        )
+    if failed:
+        log.warning(
+            "skipped %d unreadable image files in %s, e.g. %s",
+            failed,
+            source,
+            errors[0],
+        )
+    if resized:
+        log.info(
+            "resized %d of %d images to %dx%d",
+            resized,
+            len(keys),
+            image_size,
+            image_size,
+        )
+    return Dataset(images[ok], labels[ok], class_names, skipped + failed, source)
+
+
+def _load_folder(root: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
+    """``root/<class>/<image>``; class = parent folder name ("all" if all are in root)."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):  # does not follow symlinked dirs
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        cls = "" if Path(dirpath) == root else Path(dirpath).name
+        for name in filenames:
+            if _is_image_name(name):
+                entries.append((os.path.join(dirpath, name), cls))
+    return _from_files(
+        entries, lambda p: Path(p).read_bytes(), image_size, limit, seed, str(root)
+    )
+
+
+def _unsafe_member(name: str) -> bool:
+    """Absolute paths, drive letters and ``..`` parts: never trusted, never followed."""
+    name = name.replace("\\", "/")
+    return (
+        name.startswith("/")
+        or (len(name) > 1 and name[1] == ":")
+        or ".." in name.split("/")
+    )
+
+
+def _check_zip_limits(zf: zipfile.ZipFile, path: Path) -> None:
+    """Refuse zip bombs using the sizes the archive declares (reads never exceed them)."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise DataError(
+            f"{path} has {len(infos):,} entries, over the {MAX_ZIP_ENTRIES:,} limit"
+        )
+    big = next((i for i in infos if i.file_size > MAX_MEMBER_BYTES), None)
+    if big is not None:
+        raise DataError(
+            f"{path}: member '{big.filename}' declares {big.file_size:,} bytes, "
+            f"over the {MAX_MEMBER_BYTES // 2**20} MB per-file limit"
+        )
+    total = sum(i.file_size for i in infos)
+    if total > MAX_TOTAL_BYTES:
+        raise DataError(
+            f"{path} declares {total:,} uncompressed bytes, "
+            f"over the {MAX_TOTAL_BYTES // 2**30} GB limit"
+        )
+
+
+def _load_zip(path: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
+    """Members ``[anything/]<class>/<image>``, read in memory; class = parent dir name."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path} is not a valid zip file ({e})") from e
+    with zf:
+        _check_zip_limits(zf, path)
+        entries, unsafe = [], 0
+        for info in zf.infolist():
+            name = info.filename
+            if info.is_dir() or "__MACOSX" in name.split("/"):
+                continue
+            if _unsafe_member(name):
+                unsafe += 1
+                continue
+            if _is_image_name(name):
+                parts = name.replace("\\", "/").split("/")
+                entries.append((name, parts[-2] if len(parts) > 1 else ""))
+        if unsafe:
+            log.warning(
+                "skipped %d zip members with absolute or '..' paths in %s", unsafe, path
+            )
+        return _from_files(entries, zf.read, image_size, limit, seed, str(path), unsafe)
+
+
+# --- array sources (npz, cifar10) ---------------------------------------------
+
+
+def _fit_array(x: np.ndarray, image_size: int) -> np.ndarray:
+    """Resize a uint8 (N, H, W, 3) array to square ``image_size`` images if needed."""
+    if x.shape[1:3] == (image_size, image_size):
+        return x
+    log.info("resized %d of %d images to %dx%d", len(x), len(x), image_size, image_size)
+    return np.stack([np.asarray(_fit(Image.fromarray(im), image_size)) for im in x])
+
+
+def _from_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: tuple[str, ...],
+    image_size: int,
+    limit: int | None,
+    seed: int,
+    source: str,
+) -> Dataset:
+    """Subset (before resizing, so ``limit`` stays cheap), resize, package."""
+    if limit is not None and limit < len(x):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
+        x, y = x[keep], y[keep]
+    x = _fit_array(np.ascontiguousarray(x), image_size)
+    return Dataset(x, y.astype(np.int32), class_names, 0, source)
+
+
+def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
+    """``x`` uint8 (N,H,W[,1|3|4]); optional integer ``y`` (N,) and ``class_names``."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("x", "y", "class_names") if k in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(
+                f"{path} contains object arrays or pickled data, which are never "
+                "loaded (allow_pickle=False); save plain numeric arrays instead"
+            ) from e
+        raise DataError(f"{path} is not a valid .npz file ({e})") from e
+    except Exception as e:  # BadZipFile, OSError, corrupt headers...
+        raise DataError(
+            f"{path} is not a valid .npz file ({type(e).__name__}: {e})"
+        ) from e
+
+    x = arrays.get("x")
+    if x is None:
+        raise DataError(
+            f"{path} has no 'x' array (expected uint8 images of shape (N, H, W, 3))"
+        )
+    if x.dtype != np.uint8:
+        raise DataError(f"{path}: 'x' has dtype {x.dtype}, expected uint8")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or min(x.shape[1:3], default=0) < 1:
+        raise DataError(
+            f"{path}: 'x' has shape {arrays['x'].shape}, expected (N, H, W[, 1|3|4])"
+        )
+    if len(x) == 0:
+        raise DataError(f"{path}: 'x' holds no images")
+    # Grayscale -> RGB; alpha is dropped, as for image files.
+    x = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x[..., :3]
+
+    y = arrays.get("y")
+    names = arrays.get("class_names")
+    if y is None:
+        return _from_arrays(
+            x, np.zeros(len(x), np.int32), ("all",), image_size, limit, seed, str(path)
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: 'y' has dtype {y.dtype}, expected integers")
+    if y.shape != (len(x),):
+        raise DataError(
+            f"{path}: 'y' has shape {y.shape} but 'x' has {len(x)} images; expected ({len(x)},)"
+        )
+    if y.min() < 0:
+        raise DataError(f"{path}: 'y' has negative labels")
+    if names is None:
+        names = tuple(str(i) for i in range(int(y.max()) + 1))
+    elif names.dtype.kind != "U" or names.ndim != 1:
+        raise DataError(f"{path}: 'class_names' must be a 1-D unicode string array")
+    else:
+        names = tuple(str(n) for n in names)
+    if y.max() >= len(names):
+        raise DataError(
+            f"{path}: label {int(y.max())} out of range for {len(names)} class names"
+        )
+    return _from_arrays(x, y, names, image_size, limit, seed, str(path))
+
+
+def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
+    """CIFAR-10 train split via Keras (downloaded once into ~/.keras/datasets)."""
+    try:
+        import keras  # lazy: pulls in TensorFlow/JAX, far too slow for app start-up
+
+        (x, y), _ = keras.datasets.cifar10.load_data()
+    except Exception as e:
+        raise DataError(
+            f"could not load CIFAR-10 through Keras ({type(e).__name__}: {e}); if offline, "
+            "pass an image folder, .zip or .npz instead, e.g. ../shared/data/cifar10-train.zip"
+        ) from e
+    y = np.asarray(y).reshape(-1)
+    return _from_arrays(
+        np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10"
+    )

@@ -1,0 +1,88 @@
+"""Shared pytest fixtures. Each section belongs to one module's tests; add new sections below."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# ============================================================================
+# gan.data fixtures: tiny synthetic datasets, 3 classes x 8 images of 32x32.
+# Every class has its own solid colour (brightened a little per image so the
+# images differ), so a test can check that a label matches its pixels.
+# ============================================================================
+
+SYNTH_COLOURS: dict[str, tuple[int, int, int]] = {
+    "bird": (200, 30, 30),
+    "cat": (30, 200, 30),
+    "dog": (30, 30, 200),
+}
+SYNTH_PER_CLASS = 8
+
+
+def synth_image(cls: str, i: int, size: tuple[int, int] = (32, 32)) -> Image.Image:
+    """Solid class colour, shifted by ``2 * i`` so every image is distinct."""
+    colour = tuple(min(255, c + 2 * i) for c in SYNTH_COLOURS[cls])
+    return Image.new("RGB", size, colour)
+
+
+def image_bytes(im: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def synth_colours() -> dict[str, tuple[int, int, int]]:
+    """Class name -> base RGB colour of the synthetic fixtures."""
+    return dict(SYNTH_COLOURS)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """``folder/<class>/<nn>.png`` for 3 classes x 8 PNG images."""
+    root = tmp_path / "folder"
+    for cls in SYNTH_COLOURS:
+        (root / cls).mkdir(parents=True)
+        for i in range(SYNTH_PER_CLASS):
+            synth_image(cls, i).save(root / cls / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture
+def image_zip(tmp_path: Path) -> Path:
+    """``images.zip`` with members ``train/<class>/<nn>.jpg`` (JPEG, like the CIFAR zip)."""
+    path = tmp_path / "images.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for cls in SYNTH_COLOURS:
+            for i in range(SYNTH_PER_CLASS):
+                zf.writestr(
+                    f"train/{cls}/{i:02d}.jpg", image_bytes(synth_image(cls, i), "JPEG")
+                )
+    return path
+
+
+@pytest.fixture
+def image_npz(tmp_path: Path) -> Path:
+    """``images.npz`` with ``x`` (24,32,32,3) uint8, ``y`` int64 and ``class_names``."""
+    names = list(SYNTH_COLOURS)
+    x = np.stack(
+        [
+            np.asarray(synth_image(cls, i))
+            for cls in names
+            for i in range(SYNTH_PER_CLASS)
+        ]
+    )
+    y = np.repeat(np.arange(len(names)), SYNTH_PER_CLASS).astype(np.int64)
+    path = tmp_path / "images.npz"
+    np.savez(path, x=x, y=y, class_names=np.array(names))
+    return path
+
+
+# ============================================================================
+# (end of gan.data fixtures)
+# ============================================================================
