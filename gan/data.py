@@ -71,9 +71,7 @@ class Dataset:
         return len(self.class_names)
 
 
-def load_dataset(
-    source: str, image_size: int = 32, limit: int | None = None, seed: int = 0
-) -> Dataset:
+def load_dataset(source: str, image_size: int = 32, limit: int | None = None, seed: int = 0) -> Dataset:
     """Load ``source`` as ``image_size`` square RGB images.
 
     With ``limit``, at most ``limit`` images are kept, picked by a random
@@ -90,8 +88,7 @@ def load_dataset(
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(
-            f"data source '{source}' not found: expected 'cifar10', "
-            "an image folder, a .zip or an .npz file"
+            f"data source '{source}' not found: expected 'cifar10', an image folder, a .zip or an .npz file"
         )
     if path.is_dir():
         return _load_folder(path, image_size, limit, seed)
@@ -100,10 +97,7 @@ def load_dataset(
         return _load_zip(path, image_size, limit, seed)
     if suffix == ".npz":
         return _load_npz(path, image_size, limit, seed)
-    raise DataError(
-        f"unsupported data source '{source}': expected 'cifar10', "
-        "an image folder, a .zip or an .npz file"
-    )
+    raise DataError(f"unsupported data source '{source}': expected 'cifar10', an image folder, a .zip or an .npz file")
 
 
 def decode_image(data: bytes, image_size: int) -> np.ndarray:
@@ -210,10 +204,7 @@ def _decode_many(
 def _is_image_name(name: str) -> bool:
     """Image extension, and not a hidden / macOS resource-fork file."""
     base = name.rsplit("/", 1)[-1]
-    return (
-        not base.startswith(".")
-        and os.path.splitext(base)[1].lower() in IMAGE_EXTENSIONS
-    )
+    return not base.startswith(".") and os.path.splitext(base)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _from_files(
@@ -227,9 +218,7 @@ def _from_files(
 ) -> Dataset:
     """Build a Dataset from ``(key, class)`` entries; class "" means no class folder."""
     if not entries:
-        raise DataError(
-            f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {source}"
-        )
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {source}")
     entries.sort()
     if all(cls == "" for _, cls in entries):
         entries = [(key, "all") for key, _ in entries]
@@ -280,28 +269,20 @@ def _load_folder(root: Path, image_size: int, limit: int | None, seed: int) -> D
         for name in filenames:
             if _is_image_name(name):
                 entries.append((os.path.join(dirpath, name), cls))
-    return _from_files(
-        entries, lambda p: Path(p).read_bytes(), image_size, limit, seed, str(root)
-    )
+    return _from_files(entries, lambda p: Path(p).read_bytes(), image_size, limit, seed, str(root))
 
 
 def _unsafe_member(name: str) -> bool:
     """Absolute paths, drive letters and ``..`` parts: never trusted, never followed."""
     name = name.replace("\\", "/")
-    return (
-        name.startswith("/")
-        or (len(name) > 1 and name[1] == ":")
-        or ".." in name.split("/")
-    )
+    return name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in name.split("/")
 
 
 def _check_zip_limits(zf: zipfile.ZipFile, path: Path) -> None:
     """Refuse zip bombs using the sizes the archive declares (reads never exceed them)."""
     infos = zf.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
-        raise DataError(
-            f"{path} has {len(infos):,} entries, over the {MAX_ZIP_ENTRIES:,} limit"
-        )
+        raise DataError(f"{path} has {len(infos):,} entries, over the {MAX_ZIP_ENTRIES:,} limit")
     big = next((i for i in infos if i.file_size > MAX_MEMBER_BYTES), None)
     if big is not None:
         raise DataError(
@@ -310,10 +291,7 @@ def _check_zip_limits(zf: zipfile.ZipFile, path: Path) -> None:
         )
     total = sum(i.file_size for i in infos)
     if total > MAX_TOTAL_BYTES:
-        raise DataError(
-            f"{path} declares {total:,} uncompressed bytes, "
-            f"over the {MAX_TOTAL_BYTES // 2**30} GB limit"
-        )
+        raise DataError(f"{path} declares {total:,} uncompressed bytes, over the {MAX_TOTAL_BYTES // 2**30} GB limit")
 
 
 def _load_zip(path: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
@@ -336,9 +314,7 @@ def _load_zip(path: Path, image_size: int, limit: int | None, seed: int) -> Data
                 parts = name.replace("\\", "/").split("/")
                 entries.append((name, parts[-2] if len(parts) > 1 else ""))
         if unsafe:
-            log.warning(
-                "skipped %d zip members with absolute or '..' paths in %s", unsafe, path
-            )
+            log.warning("skipped %d zip members with absolute or '..' paths in %s", unsafe, path)
         return _from_files(entries, zf.read, image_size, limit, seed, str(path), unsafe)
 
 
@@ -383,23 +359,17 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
             ) from e
         raise DataError(f"{path} is not a valid .npz file ({e})") from e
     except Exception as e:  # BadZipFile, OSError, corrupt headers...
-        raise DataError(
-            f"{path} is not a valid .npz file ({type(e).__name__}: {e})"
-        ) from e
+        raise DataError(f"{path} is not a valid .npz file ({type(e).__name__}: {e})") from e
 
     x = arrays.get("x")
     if x is None:
-        raise DataError(
-            f"{path} has no 'x' array (expected uint8 images of shape (N, H, W, 3))"
-        )
+        raise DataError(f"{path} has no 'x' array (expected uint8 images of shape (N, H, W, 3))")
     if x.dtype != np.uint8:
         raise DataError(f"{path}: 'x' has dtype {x.dtype}, expected uint8")
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or min(x.shape[1:3], default=0) < 1:
-        raise DataError(
-            f"{path}: 'x' has shape {arrays['x'].shape}, expected (N, H, W[, 1|3|4])"
-        )
+        raise DataError(f"{path}: 'x' has shape {arrays['x'].shape}, expected (N, H, W[, 1|3|4])")
     if len(x) == 0:
         raise DataError(f"{path}: 'x' holds no images")
     # Grayscale -> RGB; alpha is dropped, as for image files.
@@ -408,15 +378,11 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
     y = arrays.get("y")
     names = arrays.get("class_names")
     if y is None:
-        return _from_arrays(
-            x, np.zeros(len(x), np.int32), ("all",), image_size, limit, seed, str(path)
-        )
+        return _from_arrays(x, np.zeros(len(x), np.int32), ("all",), image_size, limit, seed, str(path))
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: 'y' has dtype {y.dtype}, expected integers")
     if y.shape != (len(x),):
-        raise DataError(
-            f"{path}: 'y' has shape {y.shape} but 'x' has {len(x)} images; expected ({len(x)},)"
-        )
+        raise DataError(f"{path}: 'y' has shape {y.shape} but 'x' has {len(x)} images; expected ({len(x)},)")
     if y.min() < 0:
         raise DataError(f"{path}: 'y' has negative labels")
     if names is None:
@@ -426,9 +392,7 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
     else:
         names = tuple(str(n) for n in names)
     if y.max() >= len(names):
-        raise DataError(
-            f"{path}: label {int(y.max())} out of range for {len(names)} class names"
-        )
+        raise DataError(f"{path}: label {int(y.max())} out of range for {len(names)} class names")
     return _from_arrays(x, y, names, image_size, limit, seed, str(path))
 
 
@@ -444,6 +408,4 @@ def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
             "pass an image folder, .zip or .npz instead, e.g. ../shared/data/cifar10-train.zip"
         ) from e
     y = np.asarray(y).reshape(-1)
-    return _from_arrays(
-        np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10"
-    )
+    return _from_arrays(np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10")

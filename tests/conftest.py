@@ -60,9 +60,7 @@ def image_zip(tmp_path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for cls in SYNTH_COLOURS:
             for i in range(SYNTH_PER_CLASS):
-                zf.writestr(
-                    f"train/{cls}/{i:02d}.jpg", image_bytes(synth_image(cls, i), "JPEG")
-                )
+                zf.writestr(f"train/{cls}/{i:02d}.jpg", image_bytes(synth_image(cls, i), "JPEG"))
     return path
 
 
@@ -70,13 +68,7 @@ def image_zip(tmp_path: Path) -> Path:
 def image_npz(tmp_path: Path) -> Path:
     """``images.npz`` with ``x`` (24,32,32,3) uint8, ``y`` int64 and ``class_names``."""
     names = list(SYNTH_COLOURS)
-    x = np.stack(
-        [
-            np.asarray(synth_image(cls, i))
-            for cls in names
-            for i in range(SYNTH_PER_CLASS)
-        ]
-    )
+    x = np.stack([np.asarray(synth_image(cls, i)) for cls in names for i in range(SYNTH_PER_CLASS)])
     y = np.repeat(np.arange(len(names)), SYNTH_PER_CLASS).astype(np.int64)
     path = tmp_path / "images.npz"
     np.savez(path, x=x, y=y, class_names=np.array(names))

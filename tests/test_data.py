@@ -24,8 +24,7 @@ from gan.data import DataError, Dataset, decode_image, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_ZIP = Path(
-    os.environ.get("GAN_CIFAR_ZIP")
-    or Path(__file__).resolve().parents[2] / "shared/data/cifar10-train.zip"
+    os.environ.get("GAN_CIFAR_ZIP") or Path(__file__).resolve().parents[2] / "shared/data/cifar10-train.zip"
 )
 
 
@@ -44,7 +43,7 @@ def assert_rgb(ds: Dataset, n: int, size: int = 32) -> None:
     assert ds.images.dtype == np.uint8
     assert ds.labels.shape == (n,)
     assert ds.labels.dtype == np.int32
-    assert 0 <= ds.labels.min() and ds.labels.max() < ds.num_classes
+    assert ds.labels.min() >= 0 and ds.labels.max() < ds.num_classes
 
 
 def assert_labels_match_colours(ds: Dataset, colours: dict) -> None:
@@ -147,7 +146,7 @@ def test_modes_and_sizes_become_rgb(tmp_path, caplog):
         ds = load_dataset(str(tmp_path / "mixed"))
     assert_rgb(ds, 8)
     assert ds.class_names == ("things",) and ds.skipped == 0
-    by_name = dict(zip(sorted(p.name for p in d.iterdir()), ds.images))
+    by_name = dict(zip(sorted(p.name for p in d.iterdir()), ds.images, strict=True))
     assert (by_name["gray.png"] == 120).all()
     assert (by_name["rgba.png"] == [10, 20, 30]).all()  # alpha dropped, colour kept
     assert (by_name["cmyk.jpg"] > 240).all()  # CMYK 0,0,0,0 is white
@@ -225,9 +224,7 @@ def test_too_many_corrupt_files_fail(tmp_path):
     make_small_set(tmp_path, 10)
     (tmp_path / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     message = error_of(tmp_path, image_size=8)
-    assert (
-        "1 of 11" in message and "could not be read" in message and "bad.png" in message
-    )
+    assert "1 of 11" in message and "could not be read" in message and "bad.png" in message
 
 
 def test_all_corrupt_fails(tmp_path):
@@ -239,12 +236,7 @@ def test_decompression_bomb_is_refused():
     """A PNG header claiming 5000x5000 pixels is refused before anything is decoded."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body))
-            + kind
-            + body
-            + struct.pack(">I", zlib.crc32(kind + body))
-        )
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     png = (
         b"\x89PNG\r\n\x1a\n"
@@ -384,9 +376,7 @@ def test_unsafe_zip_members_are_skipped_and_never_written(tmp_path):
     assert_rgb(ds, 5, 8)
     assert ds.class_names == ("cls",)
     assert ds.skipped == 3
-    assert (
-        sorted(p for p in tmp_path.rglob("*")) == before
-    )  # nothing extracted anywhere
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing extracted anywhere
     assert not (tmp_path / "deep" / "evil").exists() and not Path("/abs_evil").exists()
 
 
@@ -518,10 +508,7 @@ def test_cifar10_uses_keras_arrays(monkeypatch):
 
 def test_import_does_not_load_keras():
     code = "import sys, gan.data; sys.exit(any(m in sys.modules for m in ('keras', 'tensorflow')))"
-    assert (
-        subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO).returncode
-        == 0
-    )
+    assert subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO).returncode == 0
 
 
 # --- real CIFAR-10 zip (shared dev data; never committed) ------------------------------
@@ -529,9 +516,7 @@ def test_import_does_not_load_keras():
 
 def test_real_cifar_zip_limit():
     if not CIFAR_ZIP.is_file():
-        pytest.skip(
-            f"CIFAR-10 zip not found at {CIFAR_ZIP} (set GAN_CIFAR_ZIP to its path)"
-        )
+        pytest.skip(f"CIFAR-10 zip not found at {CIFAR_ZIP} (set GAN_CIFAR_ZIP to its path)")
     ds = load_dataset(str(CIFAR_ZIP), limit=300, seed=0)
     assert_rgb(ds, 300)
     assert ds.class_names == data.CIFAR10_CLASSES
@@ -541,4 +526,4 @@ def test_real_cifar_zip_limit():
     )  # fmt: skip
     assert ds.skipped == 0
     assert len(np.unique(ds.labels)) == 10  # 300 random picks cover every class
-    assert 20 < ds.images.std() and ds.images.mean() > 50  # real photos, not blank
+    assert ds.images.std() > 20 and ds.images.mean() > 50  # real photos, not blank
