@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from keras import ops
 
 from gan.files import atomic_write
 
@@ -22,6 +21,8 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, variables: list, meta: dict) -> None:
+    from keras import ops
+
     arrays = {f"v{i:05d}": np.asarray(ops.convert_to_numpy(v.value)) for i, v in enumerate(variables)}
     meta = {**meta, "shapes": [list(a.shape) for a in arrays.values()]}
     arrays["meta"] = np.array(json.dumps(meta))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gan.config import TrainConfig
+from gan.metrics.cli import add_evaluate, add_train_classifier
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
 
@@ -212,7 +213,7 @@ def _bench(args) -> int:
     return 0
 
 
-COMMANDS = [_add_train, _add_sample, _add_info, _add_bench]
+COMMANDS = [_add_train, _add_sample, _add_info, _add_bench, add_evaluate, add_train_classifier]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     from gan.checkpoint import CheckpointError
     from gan.config import ConfigError
     from gan.data import DataError
-    from gan.runs import RunLockedError
+    from gan.runs import RunError
     from gan.sampling import ModelError
     from gan.trainer import TrainingError
 
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except (CliError, ConfigError, DataError, ModelError, CheckpointError, RunLockedError) as e:
+    except (CliError, ConfigError, DataError, ModelError, CheckpointError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TrainingError as e:

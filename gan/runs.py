@@ -30,7 +30,11 @@ METRIC_COLUMNS = (
 )
 
 
-class RunLockedError(RuntimeError):
+class RunError(ValueError):
+    """A run directory used the wrong way (exists already, nothing to resume); one line for the user."""
+
+
+class RunLockedError(RunError):
     """Another process is training this run."""
 
 

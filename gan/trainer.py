@@ -19,7 +19,7 @@ import numpy as np
 
 from gan.config import TrainConfig
 from gan.files import atomic_write, atomic_write_bytes, atomic_write_json
-from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run
+from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run, RunError
 
 log = logging.getLogger("gan.trainer")
 
@@ -100,7 +100,7 @@ class Trainer:
 
         config, run = self.config, self.run
         if not resume and run.checkpoint_path.exists():
-            raise TrainingError(f"{run.path} already holds a run; pass --resume or choose a new --run-dir")
+            raise RunError(f"{run.path} already holds a run; pass --resume or choose a new --run-dir")
         atomic_write_bytes(run.config_path, config.to_json().encode())
         atomic_write_json(run.classes_path, list(data.class_names))
 
