@@ -1,0 +1,262 @@
+"""Evaluation metrics, in the spirit of stylegan2-ada-pytorch's registry: names say what they measure.
+
+`fd_cifar10k` is the Frechet distance of 10k generated images to the training set's statistics in
+the features of the project's CIFAR classifier; `kid_`, `is_`, `pr_` are KID, Inception Score and
+precision/recall (k=3) on the same features; `class_acc10k` is class-conditional accuracy and
+class coverage; `nn_psnr1k` is the nearest-training-image PSNR (memorization); `_inception` variants
+use Keras' InceptionV3 (ImageNet weights must be cached; no internet needed after that).
+
+Every score is written with its floor: the same metric on held-out real images at the same
+sample count (see reference.py). Results go to the run's `evals.csv`, long format, append-only:
+`step,metric,value,n,reference,extractor,time`; floors and stds are rows named `<metric>_floor`
+and `<metric>_std`.
+
+Nothing here imports Keras or TensorFlow at import time: the app imports this package.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gan.runs import Run
+
+log = logging.getLogger("gan.metrics")
+
+EVAL_COLUMNS = ("step", "metric", "value", "n", "reference", "extractor", "time")
+LIVE_METRIC, LIVE_N = "fd_cifar2k", 2000
+
+
+class MetricError(ValueError):
+    """A metric that cannot be computed here; str(e) is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str  # fd, kid, is, pr, class_acc, nn_psnr
+    n: int  # generated samples
+    extractor: str | None  # None: pixel space
+    doc: str
+
+
+METRICS: dict[str, Spec] = {
+    "fd_cifar2k": Spec("fd", 2_000, "cifar", "Frechet distance, 2k samples, CIFAR-classifier features (cheap)"),
+    "fd_cifar10k": Spec("fd", 10_000, "cifar", "Frechet distance, 10k samples, CIFAR-classifier features"),
+    "kid_cifar10k": Spec("kid", 10_000, "cifar", "kernel distance (unbiased MMD^2), CIFAR-classifier features"),
+    "is_cifar10k": Spec("is", 10_000, "cifar", "Inception Score computed with the CIFAR classifier's softmax"),
+    "pr_cifar10k": Spec("pr", 10_000, "cifar", "improved precision and recall (k=3), CIFAR-classifier features"),
+    "class_acc10k": Spec("class_acc", 10_000, "cifar", "conditional accuracy and class coverage (CIFAR classifier)"),
+    "nn_psnr1k": Spec("nn_psnr", 1_000, None, "PSNR to the nearest training image in pixels (memorization)"),
+    "fd_inception10k": Spec("fd", 10_000, "inception", "Frechet distance, 10k samples, Keras InceptionV3 features"),
+    "kid_inception10k": Spec("kid", 10_000, "inception", "kernel distance, Keras InceptionV3 features"),
+}
+DEFAULT_METRICS = ("fd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "class_acc10k", "nn_psnr1k")
+
+
+@dataclass(frozen=True)
+class Result:
+    metric: str
+    value: float
+    floor: float  # the same metric on real held-out images (nan where it has no meaning)
+    n: int
+    reference: str
+    extractor: str
+    device: str = "cpu"
+
+
+# --- computing ----------------------------------------------------------------------------------------
+
+def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | None, real: np.ndarray,
+                   reference_name: str, seed: int = 0) -> list[Result]:
+    """Results of metric `name` for uint8 `generated` images against uint8 `real` (training) images.
+
+    `gen_labels` are the conditioning labels (None for unconditional generators). Raises MetricError.
+    """
+    from gan.metrics.extractors import ExtractorError, get_extractor
+
+    spec = METRICS.get(name)
+    if spec is None:
+        raise MetricError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    n = len(generated)
+    if n < 2 or len(real) < 4:
+        raise MetricError(f"{name}: need at least 2 generated and 4 real images")
+    if spec.kind == "nn_psnr":
+        return _nn_psnr(name, generated, real, reference_name)
+    try:
+        extractor = get_extractor(spec.extractor)
+        from gan.metrics.reference import load_or_compute
+
+        ref = load_or_compute(extractor, real, seed=seed)
+        if spec.kind in ("is", "class_acc"):
+            feats, probs = extractor.features_and_probabilities(generated)
+        else:
+            feats, probs = extractor.features(generated), None
+        device = extractor.device
+    except ExtractorError as e:
+        raise MetricError(str(e)) from None
+    out = functools.partial(Result, n=n, reference=reference_name, extractor=extractor.name, device=device)
+    return _KINDS[spec.kind](name, feats, probs, gen_labels, ref, out, seed)
+
+
+def _fd(name, feats, probs, labels, ref, out, seed) -> list[Result]:
+    from gan.metrics.frechet import feature_stats, frechet_distance
+
+    floor, _ = ref.fd_floor(len(feats))
+    return [out(name, frechet_distance(*feature_stats(feats), ref.mu, ref.sigma), floor)]
+
+
+def _kid(name, feats, probs, labels, ref, out, seed) -> list[Result]:
+    from gan.metrics.kid import kernel_distance
+
+    m = max(2, min(len(feats), len(ref.features) // 2))
+    mean, std = kernel_distance(ref.features[m:], feats, seed=seed)
+    floor, _ = kernel_distance(ref.features[m:], ref.features[:m], seed=seed)
+    return [out(name, mean, floor), out(f"{name}_std", std, float("nan"))]
+
+
+def _is(name, feats, probs, labels, ref, out, seed) -> list[Result]:
+    from gan.metrics.inception_score import inception_score
+
+    mean, std = inception_score(probs)
+    floor = inception_score(ref.probs[:len(probs)])[0] if ref.probs.size else float("nan")
+    return [out(name, mean, floor), out(f"{name}_std", std, float("nan"))]
+
+
+def _pr(name, feats, probs, labels, ref, out, seed) -> list[Result]:
+    from gan.metrics.precision_recall import precision_recall
+
+    m = max(2, min(len(feats), len(ref.features) // 2))
+    precision, recall = precision_recall(ref.features[m:2 * m], feats)
+    real_p, real_r = precision_recall(ref.features[m:2 * m], ref.features[:m])
+    return [out(f"{name}_precision", precision, real_p), out(f"{name}_recall", recall, real_r)]
+
+
+def _class_acc(name, feats, probs, labels, ref, out, seed) -> list[Result]:
+    from gan.metrics.classes import class_accuracy, class_coverage
+
+    real_coverage = class_coverage(ref.probs[:len(probs)]) if ref.probs.size else float("nan")
+    rows = [out(name.replace("class_acc", "class_coverage"), class_coverage(probs), real_coverage)]
+    if labels is not None:
+        rows.insert(0, out(name, class_accuracy(probs, labels)[0], float("nan")))
+    return rows
+
+
+_KINDS = {"fd": _fd, "kid": _kid, "is": _is, "pr": _pr, "class_acc": _class_acc}
+
+
+def _nn_psnr(name: str, generated: np.ndarray, real: np.ndarray, reference_name: str) -> list[Result]:
+    from gan.metrics.memorization import nn_psnr
+
+    values, _ = nn_psnr(generated, real)
+    # Floor: held-out real images against the rest (a real image is its own neighbour otherwise).
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(real))
+    m = min(len(generated), len(real) // 2)
+    floor, _ = nn_psnr(real[order[:m]], real[order[m:]])
+    return [Result(name, float(np.median(values)), float(np.median(floor)), len(generated), reference_name, "pixels")]
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str | None = None,
+                 seed: int = 0) -> list[Result]:
+    """Compute `names` for the run's generator and append them to its evals.csv."""
+    from gan.data import load_dataset
+    from gan.sampling import load_generator, sample
+
+    source = data or run.config().data
+    dataset = load_dataset(source)
+    generator = load_generator(run.generator_path)
+    counts = {name: n or METRICS[name].n for name in names}
+    images, labels = sample(generator, max(counts.values()), seed=seed)
+    from gan.sampling import num_classes
+
+    labels = labels if num_classes(generator) else None
+    reference = _reference_name(source, len(dataset.images))
+    results: list[Result] = []
+    for name in names:
+        k = counts[name]
+        results += compute_metric(name, images[:k], None if labels is None else labels[:k], dataset.images,
+                                  reference, seed)
+    append_evals(run, int(run.status().get("step") or 0), results)
+    return results
+
+
+def live_score(run: Run, generator: Any, data: Any, step: int) -> float | None:
+    """The trainer's cheap score: fd_cifar2k-style FD (fewer samples on small data), appended to evals.csv.
+
+    A missing classifier logs one warning per run and scores nothing: training must never stop here.
+    """
+    from gan.metrics.extractors import ExtractorError, classifier_path
+    from gan.sampling import sample
+
+    if not classifier_path().is_file():
+        _warn_once(str(classifier_path()))
+        return None
+    n = min(LIVE_N, len(data.images))
+    if n < 4:
+        return None
+    start = time.perf_counter()
+    images, labels = sample(generator, n, seed=step)
+    try:
+        results = compute_metric("fd_cifar2k", images, None, data.images,
+                                 _reference_name(getattr(data, "source", "") or "train", len(data.images)))
+    except (MetricError, ExtractorError, OSError) as e:
+        log.warning("live score skipped at step %d: %s", step, e)
+        return None
+    if n != LIVE_N:
+        results = [Result(f"fd_cifar{n}", r.value, r.floor, r.n, r.reference, r.extractor, r.device) for r in results]
+    append_evals(run, step, results)
+    log.info("step %d: %s %.3f (floor %.3f, %.1f s)", step, results[0].metric, results[0].value, results[0].floor,
+             time.perf_counter() - start)
+    return results[0].value
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(path: str) -> None:
+    log.warning("live FD is off: no CIFAR classifier at %s (python -m gan train-classifier)", path)
+
+
+def _reference_name(source: str, count: int) -> str:
+    name = Path(source).name if os.sep in source or "." in source else source
+    return f"{name}:{count}"
+
+
+def append_evals(run: Run, step: int, results: Sequence[Result]) -> None:
+    """Append results (and their floors as `<metric>_floor` rows) to evals.csv; header once, one write."""
+    path = run.evals_path
+    new = not path.exists() or path.stat().st_size == 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if new:
+        writer.writerow(EVAL_COLUMNS)
+    now = f"{time.time():.3f}"
+    for r in results:
+        writer.writerow([step, r.metric, f"{r.value:.6g}", r.n, r.reference, r.extractor, now])
+        if np.isfinite(r.floor):
+            writer.writerow([step, f"{r.metric}_floor", f"{r.floor:.6g}", r.n, r.reference, r.extractor, now])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def format_table(results: Sequence[Result]) -> str:
+    """A plain-text table: metric, value, floor, n, reference, extractor, device."""
+    rows = [("metric", "value", "floor", "n", "reference", "extractor", "device")]
+    rows += [(r.metric, f"{r.value:.4g}", "-" if not np.isfinite(r.floor) else f"{r.floor:.4g}", str(r.n),
+              r.reference, r.extractor, r.device) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

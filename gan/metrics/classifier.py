@@ -1,0 +1,152 @@
+"""The project's own CIFAR-10 classifier: a small ResNet whose pooled features define `fd_cifar`.
+
+Why our own network and not only Inception: Inception needs ImageNet weights from the internet
+and a 299x299 resize of 32x32 images; a small network trained on the data itself works offline,
+runs on a laptop CPU, and its features know what CIFAR-10 classes look like.
+
+The model is a Keras functional model of built-in layers only, so it loads with `safe_mode=True`.
+It takes uint8-valued images (N, 32, 32, 3) as floats in [0, 255] (the scaling is a layer), and
+its layer named "features" is the pooled penultimate activation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger("gan.metrics")
+
+FEATURES_LAYER = "features"
+CLASSIFIER_FILE = "classifier.keras"
+
+
+def build_classifier(num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 128),
+                     image_size: int = 32) -> keras.Model:
+    """A small ResNet: a stem conv, then one residual block per width (stride 2 after the first).
+
+    Four stages of 16-128 channels keep it CPU-trainable (~0.3 M parameters, ~16 M multiply-adds per image)
+    while giving 128-dimensional pooled features.
+    """
+    import keras
+    from keras import layers
+
+    def conv_bn(x, filters: int, stride: int = 1, kernel: int = 3, name: str = ""):
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                          kernel_regularizer=keras.regularizers.L2(5e-4), name=f"{name}_conv")(x)
+        return layers.BatchNormalization(name=f"{name}_bn")(x)
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+    x = layers.ReLU(name="stem_relu")(conv_bn(x, widths[0], name="stem"))
+    for i, width in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        shortcut = x if stride == 1 and x.shape[-1] == width else conv_bn(x, width, stride, 1, name=f"b{i}_proj")
+        y = layers.ReLU(name=f"b{i}_relu1")(conv_bn(x, width, stride, name=f"b{i}_a"))
+        y = conv_bn(y, width, name=f"b{i}_b")
+        x = layers.ReLU(name=f"b{i}_out")(layers.Add(name=f"b{i}_add")([shortcut, y]))
+    features = layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(features)
+    return keras.Model(inputs, outputs, name="cifar_resnet")
+
+
+def stratified_split(labels: np.ndarray, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices with each class held out in proportion to its size.
+
+    Stratified so the validation accuracy is not skewed by an unlucky class mix.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    val_size = min(val_size, len(labels) // 2)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(val_size * len(idx) / len(labels)))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def augment(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
+    """Random horizontal flips and random crops from a reflect-padded image (the standard CIFAR recipe)."""
+    n, h, w, _ = images.shape
+    flip = rng.random(n) < 0.5
+    out = images.copy()
+    out[flip] = out[flip, :, ::-1]
+    padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    dy = rng.integers(0, 2 * pad + 1, n)
+    dx = rng.integers(0, 2 * pad + 1, n)
+    rows = dy[:, None] + np.arange(h)[None, :]
+    cols = dx[:, None] + np.arange(w)[None, :]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def train_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str], out_dir: str | Path,
+                     epochs: int = 10, batch_size: int = 128, val_size: int = 5000, seed: int = 0,
+                     widths: tuple[int, ...] = (16, 32, 64, 128), max_steps: int | None = None) -> dict:
+    """Train, evaluate on a stratified hold-out, and save `classifier.keras` + `classifier.json` in `out_dir`.
+
+    Returns the summary written to `classifier.json` (validation accuracy, sizes, time, hardware).
+    `max_steps` caps the steps per epoch (for tests).
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    out_dir = Path(out_dir)
+    train_idx, val_idx = stratified_split(labels, val_size, seed)
+    x_val, y_val = images[val_idx].astype(np.float32), labels[val_idx]
+    steps_per_epoch = max(1, len(train_idx) // batch_size)
+    if max_steps:
+        steps_per_epoch = min(steps_per_epoch, max_steps)
+    total = epochs * steps_per_epoch
+    # One-cycle-ish: a short warm-up then cosine decay; lets a few epochs on a CPU reach a useful accuracy.
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, total - total // 10),
+                                                      warmup_target=0.1, warmup_steps=max(1, total // 10))
+    model = build_classifier(len(class_names), widths, images.shape[1])
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        order = rng.permutation(train_idx)[:steps_per_epoch * batch_size]
+        x = augment(images[order], rng).astype(np.float32)
+        history = model.fit(x, labels[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=500, verbose=0) if len(val_idx) else (0, 0)
+        log.info("epoch %d/%d: train acc %.4f, val acc %.4f (%.0f s)", epoch + 1, epochs,
+                 history.history["accuracy"][-1], val_acc, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from gan.files import atomic_write, atomic_write_json
+
+    atomic_write(out_dir / CLASSIFIER_FILE, lambda tmp: model.save(tmp))
+    summary = {
+        "val_accuracy": float(val_acc), "val_loss": float(val_loss), "val_images": int(len(val_idx)),
+        "train_images": int(len(train_idx)), "epochs": epochs, "steps": total, "batch_size": batch_size,
+        "train_seconds": round(seconds, 1), "parameters": int(model.count_params()),
+        "file_bytes": (out_dir / CLASSIFIER_FILE).stat().st_size, "class_names": list(class_names),
+        "widths": list(widths), "backend": keras.backend.backend(), "hardware": _hardware(),
+    }
+    atomic_write_json(out_dir / "classifier.json", summary)
+    return summary
+
+
+def _hardware() -> str:
+    import os
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+
+
+def load_summary(path: str | Path) -> dict:
+    """classifier.json beside a classifier file ({} when missing)."""
+    try:
+        return json.loads((Path(path).parent / "classifier.json").read_text())
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,140 @@
+"""Feature extractors, pluggable by name: images (N, 32, 32, 3) uint8 -> features (and class probabilities).
+
+- `cifar`: the project's own classifier (gan/metrics/classifier.py); offline, fast on a CPU.
+- `inception`: Keras' InceptionV3 with ImageNet weights on 299x299 bilinear upsamples. Close to,
+  but not identical with, published FIDs, which use the original TF Inception graph
+  (different weights export and resize); compare its numbers with each other, not with papers.
+
+Keras is imported inside functions so `import gan.metrics` stays fast for the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CLASSIFIER = REPO_ROOT / "checkpoints" / "cifar10-classifier" / "classifier.keras"
+INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+class ExtractorError(ValueError):
+    """An extractor that cannot be used here; str(e) is one line saying how to fix it."""
+
+
+def classifier_path() -> Path:
+    """The classifier used by `cifar`: $GAN_CLASSIFIER, else the shipped checkpoint."""
+    return Path(os.environ.get("GAN_CLASSIFIER") or DEFAULT_CLASSIFIER)
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A loaded network: `features()` for FD/KID/PR, `probabilities()` for IS and class accuracy."""
+
+    name: str
+    model: Any  # keras.Model mapping images to [features, probabilities] (probabilities may be None)
+    key: str  # identifies the weights, for reference-statistics cache keys
+    batch_size: int = 500
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        from keras import ops
+
+        feats, probs = [], []
+        for start in range(0, len(images), self.batch_size):
+            out = self.model(np.asarray(images[start:start + self.batch_size], np.float32), training=False)
+            out = out if isinstance(out, list | tuple) else [out]
+            feats.append(ops.convert_to_numpy(out[0]).astype(np.float64))
+            if len(out) > 1:
+                probs.append(ops.convert_to_numpy(out[1]).astype(np.float64))
+        return np.concatenate(feats), (np.concatenate(probs) if probs else None)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images)[0]
+
+    def features_and_probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feats, probs = self._run(images)
+        if probs is None:
+            raise ExtractorError(f"extractor {self.name!r} gives no class probabilities")
+        return feats, probs
+
+    @property
+    def device(self) -> str:
+        import keras
+
+        try:
+            import tensorflow as tf
+
+            gpu = keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU")
+        except ImportError:
+            gpu = False
+        if keras.backend.backend() == "jax":
+            import jax
+
+            return jax.devices()[0].platform
+        return "gpu" if gpu else "cpu"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cifar(path: str, mtime: float) -> Extractor:
+    import keras
+
+    from gan.metrics.classifier import FEATURES_LAYER
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        both = keras.Model(model.inputs[0], [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
+    except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ExtractorError(f"cannot load the CIFAR classifier {path}: {first}") from None
+    return Extractor("cifar", both, key=f"cifar-{int(Path(path).stat().st_size)}-{int(mtime)}")
+
+
+def load_cifar(path: str | Path | None = None) -> Extractor:
+    """The project classifier as an extractor; ExtractorError with the training command when missing."""
+    path = Path(path or classifier_path())
+    if not path.is_file():
+        raise ExtractorError(f"no CIFAR classifier at {path}: train one with `python -m gan train-classifier "
+                             f"--data cifar10 --out {path.parent}` (or set GAN_CLASSIFIER)")
+    return _load_cifar(str(path), path.stat().st_mtime)
+
+
+def inception_weights_cached() -> bool:
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return (keras_home / "models" / INCEPTION_WEIGHTS).is_file()
+
+
+@functools.lru_cache(maxsize=1)
+def load_inception() -> Extractor:
+    """InceptionV3 pool features on 299x299 bilinear resizes, ImageNet preprocessing inside the model."""
+    if not inception_weights_cached():
+        raise ExtractorError(
+            "InceptionV3 ImageNet weights are not cached and this machine may be offline: run "
+            "`python -c \"import keras; keras.applications.InceptionV3(include_top=False, weights='imagenet')\"` "
+            f"once with internet (it saves ~/.keras/models/{INCEPTION_WEIGHTS}), or copy that file there")
+    import keras
+    from keras import layers
+
+    try:
+        base = keras.applications.InceptionV3(include_top=False, pooling="avg", weights="imagenet")
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ExtractorError(f"cannot load InceptionV3: {first}") from None
+    inputs = keras.Input((None, None, 3))
+    x = layers.Resizing(299, 299, interpolation="bilinear")(inputs)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)  # keras.applications.inception_v3.preprocess_input
+    return Extractor("inception", keras.Model(inputs, [base(x)]), key="inception_v3-imagenet", batch_size=64)
+
+
+EXTRACTORS = {"cifar": load_cifar, "inception": load_inception}
+
+
+def get_extractor(name: str) -> Extractor:
+    """The extractor called `name`; ExtractorError (one line) when unknown or unavailable."""
+    if name not in EXTRACTORS:
+        raise ExtractorError(f"unknown extractor {name!r}; choose from {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[name]()

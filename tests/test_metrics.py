@@ -1,0 +1,262 @@
+"""gan.metrics: each metric against a direct computation and known answers; the classifier; the CLI."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from gan.metrics.classes import class_accuracy, class_coverage
+from gan.metrics.frechet import feature_stats, frechet_distance, frechet_distance_features
+from gan.metrics.inception_score import inception_score
+from gan.metrics.kid import kernel_distance, mmd2_unbiased
+from gan.metrics.memorization import nn_psnr
+from gan.metrics.precision_recall import knn_radii, precision_recall
+
+RNG = np.random.default_rng(0)
+
+
+# --- Frechet distance -------------------------------------------------------------------------
+
+def _fd_scipy(x: np.ndarray, y: np.ndarray) -> float:
+    """The textbook formula with scipy's sqrtm, as a reference."""
+    m1, m2 = x.mean(0), y.mean(0)
+    c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    root = scipy.linalg.sqrtm(c1 @ c2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * root))
+
+
+def test_fd_matches_scipy_on_random_data():
+    x, y = RNG.normal(size=(500, 8)), RNG.normal(1.0, 2.0, size=(400, 8)) @ RNG.normal(size=(8, 8))
+    assert frechet_distance_features(x, y) == pytest.approx(_fd_scipy(x, y), rel=1e-6)
+
+
+def test_fd_identical_sets_is_zero():
+    x = RNG.normal(size=(300, 16))
+    assert frechet_distance_features(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fd_shifted_gaussians_is_squared_shift():
+    x = RNG.normal(size=(2000, 4))
+    shift = np.array([1.0, -2.0, 0.5, 0.0])
+    assert frechet_distance_features(x, x + shift) == pytest.approx((shift**2).sum(), rel=1e-9)
+
+
+def test_fd_singular_covariance_is_finite():
+    x = RNG.normal(size=(10, 64))  # fewer samples than dimensions: rank-deficient covariances
+    y = RNG.normal(size=(10, 64))
+    value = frechet_distance_features(x, y)
+    assert np.isfinite(value) and value > 0
+    mu, sigma = feature_stats(x)
+    assert mu.shape == (64,) and sigma.shape == (64, 64)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-6)
+
+
+# --- KID --------------------------------------------------------------------------------------
+
+def test_mmd_matches_direct_loops():
+    x, y = RNG.normal(size=(12, 5)), RNG.normal(0.5, size=(9, 5))
+    k = lambda a, b: (a @ b / 5 + 1) ** 3
+    xx = sum(k(x[i], x[j]) for i in range(12) for j in range(12) if i != j) / (12 * 11)
+    yy = sum(k(y[i], y[j]) for i in range(9) for j in range(9) if i != j) / (9 * 8)
+    xy = sum(k(a, b) for a in x for b in y) / (12 * 9)
+    assert mmd2_unbiased(x, y) == pytest.approx(xx + yy - 2 * xy, rel=1e-9)
+
+
+def test_kid_identical_near_zero_and_shifted_positive():
+    x = RNG.normal(size=(400, 8))
+    same, _ = kernel_distance(x, x, num_subsets=10, subset_size=200)
+    shifted, std = kernel_distance(x, x + 1.0, num_subsets=10, subset_size=200)
+    assert abs(same) < 0.02 * shifted and shifted > 1.0 and std >= 0  # unbiased: ~0, may dip below
+
+
+# --- IS ---------------------------------------------------------------------------------------
+
+def test_is_confident_uniform_equals_class_count():
+    probs = np.eye(10)[np.arange(1000) % 10]
+    mean, std = inception_score(probs, splits=10)
+    assert mean == pytest.approx(10.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)
+
+
+def test_is_matches_direct_formula_and_uninformative_is_one():
+    probs = RNG.dirichlet(np.ones(5), size=200)
+    marginal = probs.mean(0)
+    direct = np.exp(np.mean([(p * np.log(p / marginal)).sum() for p in probs]))
+    assert inception_score(probs, splits=1)[0] == pytest.approx(direct, rel=1e-9)
+    assert inception_score(np.full((50, 4), 0.25), splits=1)[0] == pytest.approx(1.0)
+
+
+# --- precision / recall -----------------------------------------------------------------------
+
+def test_knn_radii_match_brute_force():
+    x = RNG.normal(size=(60, 3))
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    assert np.allclose(knn_radii(x, k=3, batch_size=7), np.sort(d, axis=1)[:, 3])
+
+
+def test_precision_recall_identical_and_disjoint():
+    x = RNG.normal(size=(300, 4))
+    assert precision_recall(x, x) == pytest.approx((1.0, 1.0))
+    assert precision_recall(x, x + 100.0) == (0.0, 0.0)
+
+
+def test_precision_recall_matches_brute_force():
+    real, fake = RNG.normal(size=(80, 3)), RNG.normal(0.7, size=(70, 3))
+    dist = lambda a, b: ((a[:, None] - b[None]) ** 2).sum(-1)
+    r_real, r_fake = np.sort(dist(real, real), 1)[:, 3], np.sort(dist(fake, fake), 1)[:, 3]
+    precision = (dist(fake, real) <= r_real[None]).any(1).mean()
+    recall = (dist(real, fake) <= r_fake[None]).any(1).mean()
+    assert precision_recall(real, fake, batch_size=16) == pytest.approx((precision, recall))
+
+
+# --- memorization -----------------------------------------------------------------------------
+
+def test_nn_psnr_finds_exact_copies():
+    train = RNG.integers(0, 256, size=(300, 8, 8, 3), dtype=np.uint8)
+    generated = train[[17, 250, 3]].copy()
+    generated[2, 0, 0, 0] ^= 1  # almost a copy
+    values, index = nn_psnr(generated, train, batch_size=2)
+    assert list(index) == [17, 250, 3]
+    assert np.isinf(values[0]) and np.isinf(values[1]) and values[2] > 60
+
+
+def test_nn_psnr_matches_brute_force():
+    train = RNG.integers(0, 256, size=(50, 4, 4, 3), dtype=np.uint8)
+    generated = RNG.integers(0, 256, size=(7, 4, 4, 3), dtype=np.uint8)
+    mse = ((generated[:, None].astype(float) - train[None].astype(float)) ** 2).reshape(7, 50, -1).mean(-1)
+    values, index = nn_psnr(generated, train)
+    assert list(index) == list(mse.argmin(1))
+    assert np.allclose(values, 10 * np.log10(255**2 / mse.min(1)))
+
+
+# --- classes ----------------------------------------------------------------------------------
+
+def test_class_accuracy_and_coverage():
+    labels = np.arange(100) % 4
+    predicted = labels.copy()
+    predicted[labels == 1] = 2  # class 1 always drawn as class 2
+    overall, per_class = class_accuracy(np.eye(4)[predicted], labels)
+    assert overall == pytest.approx(0.75) and list(per_class) == [1.0, 0.0, 1.0, 1.0]
+    assert class_coverage(np.eye(4)[labels]) == pytest.approx(1.0)
+    assert class_coverage(np.eye(4)[np.zeros(100, int)]) == pytest.approx(0.0)
+    assert 0 < class_coverage(np.eye(4)[predicted]) < 1
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+def test_import_is_light():
+    import subprocess
+
+    code = "import gan.metrics, sys; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_metric_exits_2_with_one_line(tmp_path, capsys):
+    from gan.cli import main
+
+    assert main(["evaluate", "--run-dir", str(tmp_path), "--metrics", "fid_bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fid_bogus" in err
+
+
+def test_inception_without_weights_is_one_clear_error(monkeypatch, tmp_path):
+    from gan.metrics.extractors import ExtractorError, load_inception
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    load_inception.cache_clear()
+    with pytest.raises(ExtractorError, match="once with internet") as e:
+        load_inception()
+    assert "\n" not in str(e.value)
+
+
+# --- classifier and end to end (tiny, synthetic) ----------------------------------------------
+
+def _synthetic(n_per_class: int = 24, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each class a noisy solid colour: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220]])[:classes]
+    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
+    images = colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny trained classifier (pointed to by GAN_CLASSIFIER), a cache dir and a tiny .npz dataset."""
+    from gan.metrics.classifier import train_classifier
+
+    root = tmp_path_factory.mktemp("metrics")
+    images, labels = _synthetic()
+    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(["red", "green", "blue"]))
+    summary = train_classifier(images, labels, ["red", "green", "blue"], root / "clf", epochs=2, batch_size=16,
+                               val_size=12, widths=(8, 16))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAN_CLASSIFIER", str(root / "clf" / "classifier.keras"))
+    mp.setenv("GAN_CACHE_DIR", str(root / "cache"))
+    yield root, summary
+    mp.undo()
+
+
+def test_classifier_trains_saves_and_loads_safely(workspace):
+    import keras
+
+    from gan.metrics.extractors import load_cifar
+
+    root, summary = workspace
+    assert summary["val_images"] == 12 and 0.0 <= summary["val_accuracy"] <= 1.0
+    keras.saving.load_model(root / "clf" / "classifier.keras", safe_mode=True)
+    extractor = load_cifar()
+    feats, probs = extractor.features_and_probabilities(_synthetic(4)[0])
+    assert feats.shape == (12, 16) and probs.shape == (12, 3)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_stratified_split_and_augment():
+    from gan.metrics.classifier import augment, stratified_split
+
+    labels = np.repeat(np.arange(10), 50)
+    train, val = stratified_split(labels, 100)
+    assert len(val) == 100 and not set(train) & set(val)
+    assert np.all(np.bincount(labels[val]) == 10)
+    images = RNG.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    out = augment(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+
+
+def test_train_and_evaluate_cli_append_evals(workspace, capsys):
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    run_dir = root / "run"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "4", "--batch-size", "16",
+                 "--eval-every", "2", "--run-dir", str(run_dir), "--quiet"]) == 0
+    rows = list(csv.DictReader(Run(run_dir).evals_path.read_text().splitlines()))
+    assert [r["step"] for r in rows if not r["metric"].endswith("_floor")] == ["2", "4"]  # live score
+    capsys.readouterr()
+    names = "fd_cifar2k,kid_cifar10k,is_cifar10k,pr_cifar10k,class_acc10k,nn_psnr1k"
+    assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", names, "--n", "16"]) == 0
+    table = capsys.readouterr().out
+    assert "fd_cifar2k" in table and "floor" in table and "nn_psnr1k" in table
+    text = Run(run_dir).evals_path.read_text()
+    assert text.count("step,metric,value,n,reference,extractor,time") == 1
+    metrics = {r["metric"]: float(r["value"]) for r in csv.DictReader(text.splitlines())}
+    for name in ("fd_cifar2k", "fd_cifar2k_floor", "kid_cifar10k", "is_cifar10k", "pr_cifar10k_precision",
+                 "pr_cifar10k_recall", "class_coverage10k", "nn_psnr1k", "nn_psnr1k_floor"):
+        assert name in metrics and np.isfinite(metrics[name]), name
+    assert list(Path(root / "cache").glob("ref-cifar-*.npz"))  # reference statistics were cached
+
+
+def test_live_score_without_classifier_is_a_noop(tmp_path, monkeypatch, caplog):
+    from gan.metrics import live_score
+    from gan.runs import Run
+
+    monkeypatch.setenv("GAN_CLASSIFIER", str(tmp_path / "missing.keras"))
+    assert live_score(Run(tmp_path), None, None, 1) is None
+    assert not Run(tmp_path).evals_path.exists()
