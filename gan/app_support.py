@@ -1,0 +1,389 @@
+"""Shared pieces of the Streamlit pages: where models live, cached loading, pickers, errors, device.
+
+The app's state is the filesystem (run directories) plus Streamlit's caches; nothing here
+keeps module-level state. TensorFlow is imported only when a model is first loaded, so the
+Train page and an empty app start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from gan.runs import Run, RunLockedError, list_runs
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger("gan.app")
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MODEL_KEY = "model_path"  # session_state: the chosen model's run directory, shared by all pages
+
+
+def runs_root() -> Path:
+    """Where the Train page writes runs: $GAN_RUNS_DIR, else runs/ in the repository."""
+    return Path(os.environ.get("GAN_RUNS_DIR") or REPO / "runs")
+
+
+def checkpoints_root() -> Path:
+    """Where shipped pretrained models live: $GAN_CHECKPOINTS_DIR, else checkpoints/."""
+    return Path(os.environ.get("GAN_CHECKPOINTS_DIR") or REPO / "checkpoints")
+
+
+def validate_run_name(name: str) -> str | None:
+    """None when `name` is a usable run name, else the reason it is not."""
+    if not name:
+        return "Give the run a name."
+    if not RUN_NAME.match(name):
+        return "Run names may use letters, digits, '-' and '_' only (at most 64 characters)."
+    return None
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A run directory with a generator in it, from checkpoints/ (shipped) or runs/ (trained here)."""
+
+    run: Run
+    shipped: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.run.name} ({'pretrained' if self.shipped else 'run'})"
+
+
+def model_choices() -> list[ModelChoice]:
+    """Shipped checkpoints first (alphabetical), then runs (newest first); only those with a generator."""
+    root = checkpoints_root()
+    shipped = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name) if root.is_dir() else []
+    choices = [ModelChoice(Run(p), True) for p in shipped if (p / "generator.keras").is_file()]
+    choices += [ModelChoice(run, False) for run in list_runs(runs_root()) if run.generator_path.is_file()]
+    return choices
+
+
+def default_choice(choices: list[ModelChoice]) -> int:
+    """Index of $GAN_DEFAULT_MODEL among `choices`, else the first shipped checkpoint, else 0."""
+    wanted = os.environ.get("GAN_DEFAULT_MODEL")
+    for i, choice in enumerate(choices):
+        if wanted and choice.run.name == wanted:
+            return i
+    return next((i for i, c in enumerate(choices) if c.shipped), 0)
+
+
+def pick_model(where=None) -> Run | None:
+    """A model selectbox (in the sidebar by default); the choice is shared by every page.
+
+    Returns None after drawing the empty state when there is no model at all.
+    """
+    choices = model_choices()
+    if not choices:
+        empty_state()
+        return None
+    paths = [str(c.run.path) for c in choices]
+    current = st.session_state.get(MODEL_KEY)
+    index = paths.index(current) if current in paths else default_choice(choices)
+    labels = {str(c.run.path): c.label for c in choices}
+    container = where or st.sidebar
+    chosen = container.selectbox("Model", paths, index=index, format_func=labels.__getitem__, key="model_picker",
+                                 help="Pretrained checkpoints and your own runs that have saved a generator.")
+    st.session_state[MODEL_KEY] = chosen
+    return choices[paths.index(chosen)].run
+
+
+def empty_state() -> None:
+    st.info("No model yet: train one on the **Train** page (a few minutes with the `tiny` preset), "
+            "or put a pretrained run folder under `checkpoints/`.")
+    with contextlib.suppress(Exception):  # page_link needs the navigation to be set up
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model (TensorFlow starts once)...")
+def _load_generator(path: str, mtime: float) -> keras.Model:
+    from gan.sampling import load_generator
+
+    return load_generator(path)
+
+
+def load_model(run: Run) -> keras.Model:
+    """The run's generator, loaded once per file version (a retrained run reloads)."""
+    return _load_generator(str(run.generator_path), _mtime(run.generator_path))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    latent_dim: int
+    num_classes: int
+    class_names: list[str]
+
+
+def model_info(run: Run, model: keras.Model) -> ModelInfo:
+    """Latent size and classes, with readable names where the run recorded them."""
+    from gan import sampling
+
+    classes = sampling.num_classes(model)
+    names = [str(n) for n in run.class_names()]
+    if len(names) != classes:
+        names = [f"class {i}" for i in range(classes)]
+    return ModelInfo(sampling.latent_dim(model), classes, names)
+
+
+def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
+                truncation: float | None = None) -> np.ndarray:
+    """A grid image of `n` fresh samples (classes cycle per row for conditional models)."""
+    from gan import sampling
+
+    images, _ = sampling.sample(load_model(run), n, seed, class_id, truncation)
+    return sampling.make_grid(images, 8)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def friendly_message(error: BaseException) -> str:
+    """One line a user can act on; our own error types already carry one."""
+    from gan.config import ConfigError
+    from gan.sampling import ModelError
+
+    known = (ConfigError, ModelError, RunLockedError, ValueError)
+    with contextlib.suppress(ImportError):
+        from gan.data import DataError
+
+        known = (DataError, *known)
+    if isinstance(error, known):
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, MemoryError):
+        return "Out of memory: try fewer images or a smaller batch."
+    if isinstance(error, OSError):
+        return f"File problem: {error.strerror or error} ({error.filename or ''})"
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"Something went wrong ({type(error).__name__}{': ' + first if first else ''})."
+
+
+@contextlib.contextmanager
+def friendly_errors(what: str = "This page") -> Iterator[None]:
+    """Turn any exception in the body into an `st.error` line instead of a traceback.
+
+    Streamlit's own control flow (st.rerun, st.stop, page switches) derives from
+    BaseException and passes through untouched.
+    """
+    try:
+        yield
+    except Exception as e:
+        log.exception("%s failed", what)
+        st.error(f"{what} could not finish: {friendly_message(e)}", icon=":material/error:")
+
+
+# --- device -----------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def gpu_names() -> list[str]:
+    """GPU names from `nvidia-smi -L` or /proc/driver/nvidia, without importing TensorFlow."""
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=3).stdout
+            names = [m.group(1).strip() for m in re.finditer(r"GPU \d+: (.+?)(?: \(UUID.*)?$", out, re.M)]
+            if names:
+                return names
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        with contextlib.suppress(OSError):
+            found = re.search(r"^Model:\s*(.+)$", info.read_text(), re.M)
+            if found:
+                names.append(found.group(1).strip())
+    return names
+
+
+def device_line() -> tuple[str, bool]:
+    """(what computes, has a GPU) for the Home page."""
+    names = gpu_names()
+    if names:
+        return (names[0] if len(names) == 1 else f"{len(names)} GPUs: {', '.join(names)}"), True
+    return "CPU", False
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """'1 h 02 min', '3 min 05 s', '12 s' or '-'."""
+    if seconds is None or not np.isfinite(seconds) or seconds < 0:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def evals_summary(run: Run) -> dict[str, float]:
+    """The last row of evals.csv as {metric: value}, numbers only (empty when not evaluated)."""
+    import pandas as pd
+
+    if not run.evals_path.is_file():
+        return {}
+    try:
+        frame = pd.read_csv(run.evals_path)
+    except Exception:  # a file being written or of another layout: show nothing rather than fail
+        return {}
+    if frame.empty:
+        return {}
+    last = frame.iloc[-1]
+    skip = {"step", "epoch", "time", "n"}
+    return {str(k): float(v) for k, v in last.items()
+            if k not in skip and isinstance(v, (int, float, np.number)) and np.isfinite(v)}
+
+
+# --- starting runs -------------------------------------------------------------------------------
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # keep in step with server.maxUploadSize in .streamlit/config.toml
+MAX_UPLOAD_MEMBERS = 100_000
+UPLOAD_NAME = "data.zip"
+
+
+def train_args(fields: dict) -> list[str]:
+    """`python -m gan train` flags for the form's values; None means "the preset's default".
+
+    The values are checked with TrainConfig.validate first (cheap: no preset or Keras import),
+    so a bad value is reported on the page instead of in a dead process's log.
+    """
+    from gan.config import ConfigError, TrainConfig
+    from gan.models import preset_names
+
+    if fields.get("preset") not in preset_names():
+        raise ConfigError(f"unknown preset {fields.get('preset')!r}; choose from {', '.join(preset_names())}")
+    config_fields = {k: v for k, v in fields.items() if v is not None and k in TrainConfig.__dataclass_fields__}
+    TrainConfig(**config_fields).validate()
+    args: list[str] = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "conditional":
+            args.append("--conditional" if value else "--unconditional")
+        elif key == "jit":
+            args += [] if value else ["--no-jit"]
+        elif isinstance(value, bool):
+            args += [f"--{key.replace('_', '-')}"] if value else []
+        else:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return [*args, "--quiet"]
+
+
+def check_upload(data: bytes) -> int:
+    """Refuse an uploaded zip that is too big, not a zip, or has no images; returns its image count.
+
+    gan.data enforces the rest (unsafe member names, zip bombs, oversized images) when it reads it.
+    """
+    import io
+    import zipfile
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the upload is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise ValueError("the upload is not a valid .zip file") from None
+    if len(names) > MAX_UPLOAD_MEMBERS:
+        raise ValueError(f"the zip has {len(names):,} entries; the limit is {MAX_UPLOAD_MEMBERS:,}")
+    images = [n for n in names if Path(n).suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}]
+    if not images:
+        raise ValueError("the zip holds no images; expected <class>/<image>.png (or .jpg) entries")
+    return len(images)
+
+
+def check_data(source: str) -> str:
+    """Decode a few images of `source` now, so a bad path fails here rather than in the trainer."""
+    from gan.data import load_dataset
+
+    data = load_dataset(source, limit=16)
+    classes = ", ".join(data.class_names[:6]) + (", ..." if data.num_classes > 6 else "")
+    return f"{data.num_classes} class(es): {classes}"
+
+
+def log_tail(run: Run, lines: int = 8) -> str:
+    """The end of the run's train.log (where a trainer that died early said why)."""
+    try:
+        with open(run.log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 8192))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def last_error_line(run: Run) -> str | None:
+    """The trainer's "error: ..." line from train.log, if it printed one."""
+    found = [line for line in log_tail(run, 40).splitlines() if line.startswith("error:")]
+    return found[-1][len("error:"):].strip() if found else None
+
+
+# --- export -------------------------------------------------------------------------------------
+
+MAX_EXPORT = 10_000
+
+
+def export_zip(images: np.ndarray, labels: np.ndarray | None, class_names: list[str]) -> bytes:
+    """A .zip of numbered PNGs plus labels.csv (filename, class_id, class_name; blank when unconditional)."""
+    import csv
+    import io
+    import zipfile
+
+    from gan.sampling import png_bytes
+
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["filename", "class_id", "class_name"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
+        for i, image in enumerate(images):
+            name = f"images/{i:05d}.png"
+            zf.writestr(name, png_bytes(image))
+            if labels is None:
+                writer.writerow([name, "", ""])
+            else:
+                c = int(labels[i])
+                writer.writerow([name, c, class_names[c] if c < len(class_names) else ""])
+        zf.writestr("labels.csv", table.getvalue())
+    return buffer.getvalue()
+
+
+def export_npz(images: np.ndarray, labels: np.ndarray | None, class_names: list[str]) -> bytes:
+    """An .npz with `images` (N, S, S, 3) uint8, and `labels` and `class_names` when conditional
+    (the same layout as `python -m gan sample --out FILE.npz`)."""
+    import io
+
+    arrays = {"images": images}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels, np.int32)
+        arrays["class_names"] = np.asarray(class_names)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()

@@ -1,0 +1,75 @@
+"""Export: many generated images at once, as a .zip of PNGs (with labels.csv) or an .npz.
+
+The images are built in memory in batches with a progress bar; the cap keeps one request
+from tying up the server for minutes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from gan import app_support as ui
+from gan import sampling
+
+FORMATS = {"zip": ".zip of PNGs + labels.csv", "npz": ".npz (images, labels)"}
+BATCH = 256
+RESULT = "export_result"  # session_state: (file name, bytes, mime, summary) of the last export
+
+
+def generate_all(model, n: int, seed: int, truncation: float | None, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` images; conditional models get an equal share of each class, in class order."""
+    z = sampling.latents(n, sampling.latent_dim(model), seed, truncation)
+    labels = np.sort(np.arange(n, dtype=np.int32) % classes) if classes else np.zeros(n, np.int32)
+    bar = st.progress(0.0, text=f"Generating 0 of {n:,} images...")
+    parts = []
+    for start in range(0, n, BATCH):
+        stop = min(n, start + BATCH)
+        parts.append(sampling.generate(model, z[start:stop], labels[start:stop] if classes else None))
+        bar.progress(stop / n, text=f"Generating {stop:,} of {n:,} images...")
+    bar.empty()
+    return np.concatenate(parts), labels
+
+
+def main() -> None:
+    st.title("Export")
+    run = ui.pick_model()
+    if run is None:
+        return
+    model = ui.load_model(run)
+    info = ui.model_info(run, model)
+    with st.form("export"):
+        c1, c2, c3 = st.columns(3)
+        if info.num_classes:
+            per_class = c1.number_input("Images per class", 1, ui.MAX_EXPORT // info.num_classes, 10,
+                                        key="export_per_class", help=f"{info.num_classes} classes; at most "
+                                        f"{ui.MAX_EXPORT:,} images in all.")
+            n = int(per_class) * info.num_classes
+        else:
+            n = int(c1.number_input("Images", 1, ui.MAX_EXPORT, 100, key="export_n",
+                                    help=f"At most {ui.MAX_EXPORT:,}."))
+        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="export_seed"))
+        fmt = c3.radio("Format", list(FORMATS), format_func=FORMATS.__getitem__, key="export_format")
+        truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
+                               help="Redraw latent values beyond +-t: cleaner but less varied images.")
+        go = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
+    if go:
+        if n > ui.MAX_EXPORT:
+            st.error(f"At most {ui.MAX_EXPORT:,} images per export.")
+            return
+        images, labels = generate_all(model, n, seed, truncation or None, info.num_classes)
+        kept = labels if info.num_classes else None
+        build = ui.export_zip if fmt == "zip" else ui.export_npz
+        with st.spinner("Packing..."):
+            blob = build(images, kept, info.class_names)
+        mime = "application/zip" if fmt == "zip" else "application/octet-stream"
+        st.session_state[RESULT] = (f"{run.name}-{n}-seed{seed}.{fmt}", blob, mime,
+                                    f"{n:,} images from {run.name}, {len(blob) / 2**20:.1f} MB")
+    if RESULT in st.session_state:
+        name, blob, mime, summary = st.session_state[RESULT]
+        st.success(summary)
+        st.download_button(f"Download {name}", blob, name, mime, type="primary", icon=":material/download:",
+                           key="export_download")
+
+
+main()

@@ -1,0 +1,352 @@
+"""Train: start a run in a detached process, watch it live, stop and resume it.
+
+The page never trains in the Streamlit process: it launches `python -m gan train` and from
+then on only reads the run directory, so closing the tab or rerunning the page does not
+touch the training.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from gan import app_support as ui
+from gan.models import preset_names
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs, start_training
+
+SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")
+LAUNCHED = "train_launched"  # session_state: {run name: (Popen, launch time)} of processes started here
+
+
+def _launched() -> dict:
+    return st.session_state.setdefault(LAUNCHED, {})
+
+
+def _process(run: Run):
+    return _launched().get(run.name, (None, 0.0))[0]
+
+
+def _starting(run: Run) -> bool:
+    """Launched from here, still alive, and the trainer has not written a status since."""
+    process, launched_at = _launched().get(run.name, (None, 0.0))
+    if process is None or process.poll() is not None:
+        return False
+    return (run.status().get("updated_at") or 0.0) < launched_at
+
+
+def _launch(run: Run, args: list[str]) -> None:
+    if run.is_locked() or _starting(run):
+        raise RunLockedError(f"run {run.name} is already being trained; stop it first")
+    _launched()[run.name] = (start_training(run.path, args), time.time())
+
+
+# --- new run ------------------------------------------------------------------------------------
+
+
+def new_run_form() -> None:
+    st.subheader("New run")
+    source = st.radio("Training data", SOURCES, horizontal=True, key="train_source")
+    presets = preset_names()
+    with st.form("new_run", border=True):
+        data_path, upload = None, None
+        if source == SOURCES[0]:
+            st.caption("CIFAR-10 (50,000 images, 10 classes) is downloaded once (170 MB) into ~/.keras/datasets.")
+        elif source == SOURCES[1]:
+            data_path = st.text_input("Folder of <class>/<image> files, a .zip of them, or an .npz (x, y)",
+                                      key="train_data_path", placeholder="/data/my-images.zip")
+        else:
+            upload = st.file_uploader("A .zip of class folders (<class>/<image>.png)", type=["zip"],
+                                      key="train_upload",
+                                      help=f"At most {ui.MAX_UPLOAD_BYTES // 2**20} MB; saved into the run's folder.")
+        c1, c2, c3, c4 = st.columns(4)
+        preset = c1.selectbox("Preset", presets, index=presets.index("tiny") if "tiny" in presets else 0,
+                              key="train_preset", help="tiny: fast on a CPU; seed: the classic DCGAN; "
+                              "strong: a ResNet GAN for GPUs.")
+        epochs = c2.number_input("Epochs", 1, 10_000, 10, key="train_epochs")
+        batch_size = c3.number_input("Batch size", 1, 4096, None, key="train_batch_size",
+                                     placeholder="preset default")
+        latent_dim = c4.number_input("Latent size", 1, 1024, None, key="train_latent_dim",
+                                     placeholder="preset default")
+        c1, c2, c3, c4 = st.columns(4)
+        g_lr = c1.number_input("G learning rate", 1e-6, 0.5, None, format="%.5f", step=1e-4, key="train_g_lr",
+                               placeholder="preset default")
+        d_lr = c2.number_input("D learning rate", 1e-6, 0.5, None, format="%.5f", step=1e-4, key="train_d_lr",
+                               placeholder="preset default")
+        beta1 = c3.number_input("Adam beta1", 0.0, 0.99, None, step=0.1, key="train_beta1",
+                                placeholder="preset default")
+        conditional = c4.selectbox("Conditional", ("preset default", "yes", "no"), key="train_conditional",
+                                   help="A class-conditional GAN can be asked for a class.")
+        c1, c2, c3 = st.columns(3)
+        label_smoothing = c1.number_input("Label smoothing", 0.0, 0.49, 0.0, step=0.05, key="train_label_smoothing",
+                                          help="One-sided: D's real targets become 1 - s.")
+        instance_noise = c2.number_input("Instance noise", 0.0, 2.0, 0.0, step=0.05, key="train_instance_noise",
+                                         help="Std of noise on D's inputs, decaying to 0.")
+        name = c3.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M%S"), key="train_run_name",
+                             max_chars=64, help="Letters, digits, '-' and '_'.")
+        with st.expander("Advanced"):
+            c1, c2, c3, c4 = st.columns(4)
+            steps = c1.number_input("Stop after steps", 1, 10_000_000, None, key="train_steps",
+                                    placeholder="all epochs")
+            limit = c2.number_input("Use at most N images", 1, 10_000_000, None, key="train_limit",
+                                    placeholder="all")
+            log_every = c3.number_input("Log every N steps", 1, 100_000, 50, key="train_log_every")
+            jit = c4.checkbox("XLA compile", True, key="train_jit",
+                              help="Faster steps after a slower start; turn off for very short runs.")
+        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        _start_new(source, data_path, upload, dict(
+            preset=preset, epochs=int(epochs), steps=_int(steps), batch_size=_int(batch_size),
+            latent_dim=_int(latent_dim), g_lr=g_lr, d_lr=d_lr, beta1=beta1,
+            conditional={"yes": True, "no": False}.get(conditional), label_smoothing=label_smoothing or None,
+            instance_noise=instance_noise or None, limit=_int(limit), log_every=int(log_every), jit=jit,
+        ), name.strip())
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _start_new(source: str, data_path: str | None, upload, fields: dict, name: str) -> None:
+    problem = ui.validate_run_name(name)
+    if problem:
+        st.error(problem)
+        return
+    run = Run(ui.runs_root() / name)
+    if run.path.exists():
+        st.error(f"A run named '{name}' already exists: pick another name, or resume it below.")
+        return
+    if source == SOURCES[1] and not (data_path or "").strip():
+        st.error("Enter the path of a folder, .zip or .npz to train on.")
+        return
+    if source == SOURCES[2] and upload is None:
+        st.error("Choose a .zip file to upload first.")
+        return
+    try:
+        args = ui.train_args(fields)  # checked before anything is saved
+    except ValueError as e:
+        st.error(f"Check the settings: {e}")
+        return
+    created = False
+    try:
+        if source == SOURCES[0]:
+            data = "cifar10"
+        elif source == SOURCES[1]:
+            data = data_path.strip()
+            with st.spinner("Checking the data..."):
+                summary = ui.check_data(data)
+            st.caption(f"Data: {summary}")
+        else:
+            raw = upload.getvalue()
+            ui.check_upload(raw)
+            run.path.mkdir(parents=True)
+            created = True
+            target = run.path / ui.UPLOAD_NAME
+            target.write_bytes(raw)
+            data = str(target.resolve())
+            with st.spinner("Checking the upload..."):
+                summary = ui.check_data(data)
+            st.caption(f"Data: {summary}")
+        args = ["--data", data, *args]
+        _launch(run, args)
+    except Exception as e:
+        if created:
+            shutil.rmtree(run.path, ignore_errors=True)
+        st.error(f"Could not start: {ui.friendly_message(e)}")
+        return
+    st.session_state["train_monitor"] = name
+    st.success(f"Started **{name}**. The first step takes a little while (loading data, building the model).")
+
+
+# --- monitoring ---------------------------------------------------------------------------------
+
+
+def _run_names() -> list[str]:
+    names = [run.name for run in list_runs(ui.runs_root())]
+    names += [n for n in _launched() if n not in names and (ui.runs_root() / n).is_dir()]
+    return names
+
+
+BADGES = {RUNNING: "blue", FINISHED: "green", STOPPED: "orange", FAILED: "red", CRASHED: "red"}
+
+
+def monitor() -> None:
+    st.subheader("Runs")
+    names = _run_names()
+    if not names:
+        st.info("No runs yet: start one above.")
+        return
+    if st.session_state.get("train_monitor") not in names:
+        st.session_state["train_monitor"] = names[0]
+    name = st.selectbox("Watch run", names, key="train_monitor")
+    live(name)
+    grids(name)
+    with st.expander("All runs", expanded=False):
+        runs_table()
+
+
+@st.fragment(run_every=2)
+def live(name: str) -> None:
+    """Status, progress, controls and charts of one run; redrawn every 2 s from its files."""
+    with ui.friendly_errors("The live view"):
+        _live(Run(ui.runs_root() / name))
+
+
+def _live(run: Run) -> None:
+    status = run.status()
+    state = status.get("state", "new")
+    process = _process(run)
+    if _starting(run):
+        state = "starting"
+    elif state != RUNNING and process is not None and process.poll() not in (None, 0):
+        error = status.get("error") or ui.last_error_line(run)
+        if error and state != FAILED:
+            state = FAILED
+            status["error"] = error
+    st.markdown(f"**{run.name}** :{BADGES.get(state, 'gray')}-badge[{state}]")
+    if state == "starting":
+        st.caption("Starting: loading the data and building the model...")
+    if status.get("error") and state in (FAILED, CRASHED):
+        st.error(f"Training stopped: {status['error']}")
+    elif state == CRASHED:
+        st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
+                   "its last checkpoint.")
+        tail = ui.log_tail(run)
+        if tail:
+            st.code(tail, language=None)
+    _progress(status)
+    _controls(run, state)
+    frame = run.metrics()
+    if frame.empty:
+        if state in (RUNNING, "starting"):
+            st.caption("Charts appear after the first logged step.")
+        return
+    _charts(frame)
+
+
+def _progress(status: dict) -> None:
+    step, total = status.get("step"), status.get("total_steps")
+    if step is None or not total:
+        return
+    cols = st.columns(4)
+    cols[0].metric("Step", f"{step:,} / {total:,}")
+    cols[1].metric("Epoch", status.get("epoch", 0))
+    eta = status.get("eta_s") if status.get("state") == RUNNING else None
+    cols[2].metric("ETA", ui.duration(eta))
+    rate = status.get("imgs_per_s")
+    cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-")
+    st.progress(min(1.0, step / total), text=f"epoch {status.get('epoch', 0)} - step {step} of {total}"
+                + (f" - {ui.duration(eta)} left" if eta else ""))
+
+
+def _controls(run: Run, state: str) -> None:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    if c1.button("Stop", icon=":material/stop:", disabled=state != RUNNING, key="train_stop",
+                 help="The trainer saves a checkpoint and exits; Resume continues exactly there."):
+        from gan.runs import stop_training
+
+        if stop_training(run):
+            st.toast(f"Stopping {run.name}: saving a checkpoint...")
+        else:
+            st.info("That run is not training.")
+    resumable = run.checkpoint_path.is_file() and state in (STOPPED, CRASHED, FAILED, FINISHED)
+    config = run.config() if run.exists() else None
+    more = None
+    if config is not None and resumable:
+        if config.steps:
+            more = c3.number_input("Train until step", 1, 10_000_000, int(config.steps), key="train_resume_steps")
+        else:
+            more = c3.number_input("Train until epoch", 1, 10_000, int(config.epochs), key="train_resume_epochs")
+    if c2.button("Resume", icon=":material/play_arrow:", disabled=not resumable, key="train_resume",
+                 help="Continue from the last checkpoint."):
+        args = ["--resume", "--quiet"]
+        if more is not None:
+            args += ["--steps" if config.steps else "--epochs", str(int(more))]
+        try:
+            _launch(run, args)
+            st.toast(f"Resuming {run.name}...")
+        except RunLockedError as e:
+            st.warning(str(e))
+
+
+CHARTS = (
+    ("Losses", {"d_loss_real": "D loss (real)", "d_loss_fake": "D loss (fake)", "g_loss": "G loss"}),
+    ("Discriminator outputs", {"d_real_mean": "mean D(x)", "d_fake_mean": "mean D(G(z))"}),
+    ("Throughput", {"imgs_per_s": "images/s"}),
+)
+
+
+def _charts(frame: pd.DataFrame) -> None:
+    cols = st.columns(len(CHARTS))
+    for col, (title, series) in zip(cols, CHARTS, strict=True):
+        present = [k for k in series if k in frame and frame[k].notna().any()]
+        if not present:
+            continue
+        long = frame[["step", *present]].rename(columns=series).melt("step", var_name="series", value_name="value")
+        chart = (alt.Chart(long, title=title).mark_line(point=len(frame) < 30)
+                 .encode(x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=None),
+                         color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
+                         tooltip=["step", "series", alt.Tooltip("value:Q", format=".4f")])
+                 .properties(height=220))
+        col.altair_chart(chart, width="stretch")
+
+
+@st.fragment(run_every=5)
+def grids(name: str) -> None:
+    """The fixed-noise grid after each epoch, with a slider and an animated GIF of them all."""
+    with ui.friendly_errors("The sample grids"):
+        run = Run(ui.runs_root() / name)
+        paths = run.sample_grids()
+        if not paths:
+            return
+        st.markdown("**Fixed-noise samples** (the same latents every epoch)")
+        epochs = [int(p.stem.split("_")[-1]) for p in paths]
+        if len(paths) > 1:
+            epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"train_grid_epoch_{name}")
+        else:
+            epoch = epochs[0]
+        c1, c2 = st.columns([2, 1])
+        c1.image(str(paths[epochs.index(epoch)]), caption=f"epoch {epoch}", width=360)
+        c2.download_button("Download GIF of all epochs", data=lambda: _grids_gif(paths), file_name=f"{name}.gif",
+                           mime="image/gif", icon=":material/gif:", key=f"train_gif_{name}")
+
+
+def _grids_gif(paths) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from gan.explore import gif_bytes
+
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in paths[-200:]]
+    return gif_bytes(frames, duration_ms=300)
+
+
+@st.fragment(run_every=5)
+def runs_table() -> None:
+    with ui.friendly_errors("The runs table"):
+        rows = []
+        for run in list_runs(ui.runs_root()):
+            status = run.status()
+            try:
+                config = run.config()
+                preset, data = config.preset, config.data
+            except ValueError:
+                preset, data = "?", "?"
+            rows.append({
+                "run": run.name, "state": status.get("state"), "step": status.get("step"),
+                "of": status.get("total_steps"), "epoch": status.get("epoch"), "preset": preset,
+                "data": data if len(data) < 40 else "..." + data[-37:],
+                "updated": pd.to_datetime(status.get("updated_at"), unit="s") if status.get("updated_at") else None,
+            })
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+st.title("Train")
+st.caption("Training runs as its own process: it carries on if you close this tab. Everything shown here is "
+           f"read from the run folders under `{ui.runs_root()}`.")
+new_run_form()
+monitor()

@@ -1,0 +1,303 @@
+"""The Streamlit app, driven headless with streamlit.testing's AppTest.
+
+One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
+rendered against it and against an empty app. A live test starts a real training process
+from the Train page's form, watches metrics arrive, and stops it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGES = ["pages/train.py", "pages/explore.py", "pages/compare.py", "pages/export.py"]
+CLASSES = ["red", "green", "blue"]
+
+
+def make_npz(path: Path, n: int = 64) -> Path:
+    """n 32x32 images in 3 colour classes, with class names."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    x = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
+    for c in range(3):
+        x[y == c, :, :, c] += 180
+    np.savez(path, x=x, y=y, class_names=np.array(CLASSES))
+    return path
+
+
+def make_tiny_run(base: Path) -> Path:
+    """A finished 4-step conditional `tiny` run in base/runs/tiny (reused if already there)."""
+    run_dir = base / "runs" / "tiny"
+    if (run_dir / "generator.keras").is_file():
+        return run_dir
+    from gan.cli import main
+
+    base.mkdir(parents=True, exist_ok=True)
+    data = make_npz(base / "data.npz")
+    code = main(["train", "--data", str(data), "--preset", "tiny", "--steps", "4", "--batch-size", "16",
+                 "--conditional", "--no-jit", "--log-every", "2", "--quiet", "--run-dir", str(run_dir)])
+    assert code == 0
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")
+
+
+@pytest.fixture
+def empty_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def run_env(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    return tiny_run
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+# --- every page renders ----------------------------------------------------------------------
+
+
+def test_every_page_renders_with_no_model(empty_env):
+    at = app()
+    assert_clean(at)
+    assert "No model yet" in texts(at)
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert_clean(at)
+        expected = "No runs yet" if page == "pages/train.py" else "No model yet"
+        assert expected in texts(at), page
+
+
+def test_every_page_renders_with_a_trained_run(run_env):
+    at = app()
+    assert_clean(at)
+    assert "tiny" in [m.value for m in at.metric]
+    assert at.get("image"), "home shows a sample grid"
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert at.get("image") or page in ("pages/train.py", "pages/export.py"), page
+
+
+def test_home_new_samples_changes_seed(run_env):
+    at = app()
+    at.button[0].click().run()
+    assert_clean(at)
+    assert at.session_state["home_seed"] == 1
+
+
+def test_explorer_sliders_and_interpolation(run_env):
+    at = app()
+    at.switch_page("pages/explore.py").run()
+    at.slider(key="explore_dir_0").set_value(2.0).run()
+    at.radio(key="explore_kind").set_value("Raw latent axes").run()
+    at.selectbox(key="explore_class_b").set_value(2).run()
+    at.radio(key="explore_method").set_value("lerp").run()
+    assert_clean(at)
+
+
+def test_compare_shows_neighbours_and_explains_missing_data(run_env):
+    at = app()
+    at.switch_page("pages/compare.py").run()
+    assert_clean(at)
+    assert "Nearest training images" in [s.value for s in at.subheader]
+    at.selectbox(key="compare_class").set_value(1).run()
+    at.button(key="compare_real_seed_button").click().run()
+    assert_clean(at)
+    at.text_input(key="compare_source_tiny").input("/nowhere/images.zip").run()
+    assert not at.exception
+    assert any("not available" in w.value for w in at.warning)
+
+
+def test_export_zip_holds_pngs_and_labels(run_env):
+    at = app()
+    at.switch_page("pages/export.py").run()
+    at.number_input(key="export_per_class").set_value(2)
+    at.radio(key="export_format").set_value("zip")
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert_clean(at)
+    name, blob, mime, _ = at.session_state["export_result"]
+    assert name.endswith(".zip") and mime == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        pngs = [n for n in zf.namelist() if n.endswith(".png")]
+        rows = zf.read("labels.csv").decode().splitlines()
+        first = zf.read(pngs[0])
+    assert len(pngs) == 6
+    assert rows[0] == "filename,class_id,class_name" and len(rows) == 7
+    assert sorted(r.split(",")[2] for r in rows[1:]) == sorted(CLASSES * 2)
+    assert first.startswith(b"\x89PNG")
+
+
+def test_export_npz(run_env):
+    at = app()
+    at.switch_page("pages/export.py").run()
+    at.number_input(key="export_per_class").set_value(1)
+    at.radio(key="export_format").set_value("npz")
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert_clean(at)
+    _, blob, _, _ = at.session_state["export_result"]
+    arrays = np.load(io.BytesIO(blob))
+    assert arrays["images"].shape == (3, 32, 32, 3) and arrays["images"].dtype == np.uint8
+    assert list(arrays["labels"]) == [0, 1, 2]
+
+
+def test_a_broken_model_gives_one_friendly_line(run_env, tmp_path, monkeypatch):
+    broken = tmp_path / "checkpoints" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text((run_env / "config.json").read_text())
+    (broken / "generator.keras").write_bytes(b"not a keras file")
+    at = app()  # shipped checkpoints are the default choice
+    assert not at.exception
+    assert len(at.error) == 1 and "cannot load generator.keras" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+
+
+def test_default_model_comes_from_checkpoints_and_env(run_env, tmp_path, monkeypatch):
+    from gan import app_support as ui
+
+    for name in ("b-model", "a-model"):
+        target = tmp_path / "checkpoints" / name
+        target.mkdir(parents=True)
+        for file in ("config.json", "generator.keras", "classes.json"):
+            (target / file).write_bytes((run_env / file).read_bytes())
+    choices = ui.model_choices()
+    assert [c.run.name for c in choices] == ["a-model", "b-model", "tiny"]
+    assert choices[ui.default_choice(choices)].run.name == "a-model"
+    monkeypatch.setenv("GAN_DEFAULT_MODEL", "tiny")
+    assert choices[ui.default_choice(choices)].run.name == "tiny"
+
+
+# --- train page ---------------------------------------------------------------------------------
+
+
+def fill_form(at: AppTest, data: Path, name: str) -> None:
+    at.radio(key="train_source").set_value("A path on this machine").run()
+    at.text_input(key="train_data_path").input(str(data))
+    at.text_input(key="train_run_name").input(name)
+    at.number_input(key="train_epochs").set_value(1000)
+    at.number_input(key="train_batch_size").set_value(16)
+    at.number_input(key="train_log_every").set_value(1)
+    at.selectbox(key="train_conditional").set_value("yes")
+    at.checkbox(key="train_jit").uncheck()
+
+
+def submit(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Start training").click().run()
+
+
+def test_bad_run_names_and_paths_are_refused(empty_env):
+    at = app()
+    at.switch_page("pages/train.py").run()
+    fill_form(at, empty_env / "missing.npz", "bad name!")
+    submit(at)
+    assert not at.exception
+    assert "letters, digits" in at.error[0].value
+    at.text_input(key="train_run_name").input("ok-name")
+    submit(at)
+    assert "not found" in at.error[0].value
+    assert not (empty_env / "runs" / "ok-name").exists()
+
+
+def _kill(run_dir: Path) -> None:
+    from gan.runs import Run
+
+    pid = Run(run_dir).status().get("pid")
+    if pid and Run(run_dir).is_locked():
+        os.kill(int(pid), signal.SIGKILL)
+
+
+def test_train_live_then_stop(empty_env):
+    from gan.runs import Run
+
+    data = make_npz(empty_env / "data.npz")
+    at = app()
+    at.switch_page("pages/train.py").run()
+    fill_form(at, data, "live")
+    submit(at)
+    assert_clean(at)
+    run = Run(empty_env / "runs" / "live")
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not (len(run.metric_rows()) >= 2 and run.status().get("state") == "running"):
+            time.sleep(1)
+        assert len(run.metric_rows()) >= 2, run.log_path.read_text() if run.log_path.exists() else "no log"
+        at.run()
+        assert_clean(at)
+        assert "running" in texts(at)
+        assert {"Step", "Epoch", "ETA", "Images/s"} <= {m.label for m in at.metric}
+        assert len(at.get("arrow_vega_lite_chart")) >= 1 or len(at.get("vega_lite_chart")) >= 1
+        assert at.button(key="train_resume").disabled  # no second process on a running run
+
+        submit(at)  # the same name again while it trains
+        assert "already exists" in at.error[0].value
+
+        at.button(key="train_stop").click().run()
+        deadline = time.time() + 60
+        while time.time() < deadline and run.status().get("state") == "running":
+            time.sleep(0.5)
+        assert run.status()["state"] == "stopped"
+        at.run()
+        assert "stopped" in texts(at)
+        assert not at.button(key="train_resume").disabled
+
+        at.button(key="train_resume").click().run()  # resume: a new process, shown as starting
+        assert_clean(at)
+        process, _ = at.session_state["train_launched"]["live"]
+        assert "starting" in texts(at) or run.is_locked()
+        process.terminate()
+        process.wait(30)
+    finally:
+        _kill(run.path)
+
+
+def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
+    """Start-up stays fast: TensorFlow loads only when a model is sampled."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=30); at.run()\n"
+        "at.switch_page('pages/train.py').run()\n"
+        "assert not at.exception, at.exception\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ}, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "False"]
