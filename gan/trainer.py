@@ -95,6 +95,7 @@ class Trainer:
         import keras
 
         from gan.checkpoint import load_checkpoint, save_checkpoint
+        from gan.distribute import replicas_for
         from gan.objective import GAN
         from gan.steps import make_train_step
 
@@ -107,7 +108,9 @@ class Trainer:
         if config.mixed_precision:
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
         keras.utils.set_random_seed(config.seed)
-        gan = GAN(config, data.num_classes)
+        replicas = replicas_for(config)  # one device unless --distribute; see gan/distribute.py
+        with replicas.scope():
+            gan = GAN(config, data.num_classes)
         step = 0
         if resume and run.checkpoint_path.exists():
             step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
@@ -117,7 +120,7 @@ class Trainer:
         per_step = config.d_steps * config.batch_size
         steps_per_epoch = max(1, len(data.images) // per_step)
         total = config.steps or config.epochs * steps_per_epoch
-        train_step = make_train_step(gan, data.images, data.labels)
+        train_step = make_train_step(gan, data.images, data.labels, replicas)
         fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, config.latent_dim)).astype(np.float32)
         fixed_labels = np.arange(GRID_SIZE, dtype=np.int32) % max(gan.num_classes, 1)
 

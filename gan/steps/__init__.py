@@ -2,6 +2,8 @@
 
 `make_train_step(gan, images, labels)` returns a `TrainStep`: call it with a (d_steps, batch)
 index array and two schedule scalars; call `sync()` before reading or saving Keras variables.
+With `replicas` (gan/distribute.py) the step is data-parallel; the GAN must have been built
+inside `replicas.scope()`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
+from gan.distribute import SINGLE, Replicas
 from gan.objective import GAN
 
 
@@ -20,7 +23,7 @@ class TrainStep(Protocol):
     def sync(self) -> None: ...
 
 
-def make_train_step(gan: GAN, images: np.ndarray, labels: np.ndarray) -> TrainStep:
+def make_train_step(gan: GAN, images: np.ndarray, labels: np.ndarray, replicas: Replicas = SINGLE) -> TrainStep:
     backend = keras.backend.backend()
     if backend == "tensorflow":
         from gan.steps.tensorflow import TensorFlowStep as step
@@ -28,4 +31,4 @@ def make_train_step(gan: GAN, images: np.ndarray, labels: np.ndarray) -> TrainSt
         from gan.steps.jax import JaxStep as step
     else:
         raise RuntimeError(f"backend {backend!r} is not supported; use KERAS_BACKEND=tensorflow or jax")
-    return step(gan, images, labels)
+    return step(gan, images, labels, replicas)

@@ -1,0 +1,158 @@
+"""`--distribute`: one step on 2 devices is the same update as one step on 1 device (same global batch).
+
+Each backend runs in a subprocess, because the device count is fixed when the backend starts:
+TensorFlow splits the CPU into 2 logical devices, JAX is told to expose 2 host devices. The
+subprocess builds the tiny preset twice (1 device, then 2 devices), gives both the same initial
+values, takes one full training step (a D update, then a G update) on the same 8 indices, and
+reports the largest difference of every variable: G, D and both optimizers' moments.
+
+Dropout is off (a mask drawn per replica cannot equal one drawn for the whole batch) and so
+are augmentation and instance noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = r"""
+import json, os, sys
+backend = os.environ["KERAS_BACKEND"]
+if backend == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from keras import ops
+
+if os.environ.get("ROW_CONSTANT_NOISE") == "1":
+    def row_constant_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        shape = tuple(shape)
+        row = ops.reshape(ops.sin(ops.arange(int(np.prod(shape[1:])), dtype="float32")), shape[1:])
+        return ops.broadcast_to(row, shape)
+    keras.random.normal = row_constant_normal  # gan.objective looks it up at call time
+
+from gan.config import TrainConfig
+from gan.distribute import replicas_for
+from gan.objective import GAN
+from gan.steps import make_train_step
+
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+labels = np.zeros(32, np.int32)
+index = rng.permutation(32)[:8].reshape(1, 8)
+out, initial = {}, None
+for name, distribute in (("one", False), ("two", True)):
+    jit = os.environ["PROBE_JIT"] == "1"
+    config = TrainConfig.for_preset("tiny", batch_size=8, dropout=0.0, jit=jit, distribute=distribute)
+    replicas = replicas_for(config)
+    with replicas.scope():
+        gan = GAN(config, 1)
+    if initial is None:
+        initial = [ops.convert_to_numpy(v.value) for v in gan.variables]
+    else:
+        for variable, value in zip(gan.variables, initial):
+            variable.assign(value)
+    step = make_train_step(gan, images, labels, replicas)
+    metrics = {k: float(ops.convert_to_numpy(v)) for k, v in step(index, 0.0, 0.0).items()}
+    step.sync()
+    out[name] = dict(replicas=replicas.count, metrics=metrics,
+                     values=[ops.convert_to_numpy(v.value) for v in gan.variables])
+report = dict(
+    replicas=[out["one"]["replicas"], out["two"]["replicas"]],
+    metrics=[out["one"]["metrics"], out["two"]["metrics"]],
+    paths=[v.path for v in gan.variables],
+    diffs=[float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+           for a, b in zip(out["one"]["values"], out["two"]["values"])],
+    moved=[float(np.max(np.abs(a.astype(np.float64) - i.astype(np.float64)))) if a.size else 0.0
+           for a, i in zip(out["one"]["values"], initial)],
+)
+print("REPORT " + json.dumps(report))
+"""
+
+
+def run_probe(backend: str, **env: str) -> dict:
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
+                   "PYTHONPATH": str(REPO), **env}
+    result = subprocess.run([sys.executable, "-c", PROBE], env=environment, cwd=REPO, capture_output=True,
+                            text=True, timeout=400)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    return json.loads(lines[-1][len("REPORT "):])
+
+
+def check_same_update(report: dict, skip: tuple[str, ...] = ()) -> None:
+    assert report["replicas"] == [1, 2]
+    one, two = report["metrics"]
+    assert one.keys() == two.keys()
+    for key in one:
+        assert two[key] == pytest.approx(one[key], abs=1e-5), key
+    compared = 0
+    for path, diff, moved in zip(report["paths"], report["diffs"], report["moved"], strict=True):
+        if any(s in path for s in skip):
+            continue
+        assert diff <= 1e-5 + 1e-4 * moved, f"{path}: 2-device value differs by {diff} (step moved it {moved})"
+        compared += 1
+    # The step really trained: most variables moved, so equal values are not equal-because-untouched.
+    assert sum(m > 0 for m in report["moved"]) > len(report["moved"]) // 2
+    assert compared > 50
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_step_equals_single_device_step():
+    """JAX: every variable, with real random latents.
+
+    `jax.jit` compiles one global program and only the shardings differ (GSPMD), so the 2-device
+    step must reproduce the 1-device step exactly up to float reduction order: random draws
+    (sharding-invariant threefry), BatchNorm statistics over the global batch, the gradient mean.
+    """
+    report = run_probe("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2", PROBE_JIT="1")
+    check_same_update(report)
+
+
+@pytest.mark.slow
+def test_tensorflow_mirrored_step_equals_single_device_step():
+    """TensorFlow (MirroredStrategy): every variable, with latents that are the same in every row.
+
+    Under MirroredStrategy each replica runs the step on its half of the batch: it draws its own
+    latents (the replica id is folded into the seed, so they differ from the single-device draw)
+    and G's BatchNorm uses per-replica batch statistics. Neither can match a single device with
+    random latents, so the probe makes `keras.random.normal` return the same latent for every
+    row (varying along the latent axis). Then every replica's batch statistics equal the global
+    ones, the draws agree, and what is left to compare is exactly what data parallelism must get
+    right: the index split, the 1/N loss scaling, the cross-replica gradient sum, the identical
+    optimizer update on every replica, and the metric mean. Both sides skip XLA (the mirrored
+    step never uses it, see gan/steps/tensorflow.py), which also spares a slow compile.
+    """
+    report = run_probe("tensorflow", ROW_CONSTANT_NOISE="1", PROBE_JIT="0")
+    check_same_update(report, skip=("seed_generator_state",))
+
+
+def test_replicas_refuse_uneven_split(monkeypatch):
+    """A global batch that does not split evenly is a ConfigError (exit 2), not a silent pad."""
+    from gan import distribute
+    from gan.config import ConfigError, TrainConfig
+
+    monkeypatch.setattr(distribute, "local_devices", lambda backend: ["cpu:0", "cpu:1", "cpu:2"])
+    config = TrainConfig.for_preset("tiny", batch_size=8, distribute=True)
+    with pytest.raises(ConfigError, match="does not split evenly over 3 devices"):
+        distribute.replicas_for(config, backend="jax")
+
+
+def test_single_device_without_distribute():
+    from gan.config import TrainConfig
+    from gan.distribute import SINGLE, replicas_for
+
+    assert replicas_for(TrainConfig.for_preset("tiny")) is SINGLE
+    assert SINGLE.count == 1 and not SINGLE.distributed
+    with SINGLE.scope():
+        pass
+    assert SINGLE.per_replica_batch(8) == 8
