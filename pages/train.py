@@ -51,6 +51,8 @@ def new_run_form() -> None:
     st.subheader("New run")
     source = st.radio("Training data", SOURCES, horizontal=True, key="train_source")
     presets = preset_names()
+    if st.session_state.pop("train_fresh_name", False) or "train_run_name" not in st.session_state:
+        st.session_state["train_run_name"] = time.strftime("run-%Y%m%d-%H%M%S")  # set before the widget exists
     with st.form("new_run", border=True):
         data_path, upload = None, None
         if source == SOURCES[0]:
@@ -85,8 +87,7 @@ def new_run_form() -> None:
                                           help="One-sided: D's real targets become 1 - s.")
         instance_noise = c2.number_input("Instance noise", 0.0, 2.0, 0.0, step=0.05, key="train_instance_noise",
                                          help="Std of noise on D's inputs, decaying to 0.")
-        name = c3.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M%S"), key="train_run_name",
-                             max_chars=64, help="Letters, digits, '-' and '_'.")
+        name = c3.text_input("Run name", key="train_run_name", max_chars=64, help="Letters, digits, '-' and '_'.")
         with st.expander("Advanced"):
             c1, c2, c3, c4 = st.columns(4)
             steps = c1.number_input("Stop after steps", 1, 10_000_000, None, key="train_steps",
@@ -158,6 +159,7 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         st.error(f"Could not start: {ui.friendly_message(e)}")
         return
     st.session_state["train_monitor"] = name
+    st.session_state["train_fresh_name"] = True  # the next form gets a new default name
     st.success(f"Started **{name}**. The first step takes a little while (loading data, building the model).")
 
 

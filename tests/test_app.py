@@ -255,9 +255,9 @@ def test_train_live_then_stop(empty_env):
     run = Run(empty_env / "runs" / "live")
     try:
         deadline = time.time() + 90
-        while time.time() < deadline and not (len(run.metric_rows()) >= 2 and run.status().get("state") == "running"):
-            time.sleep(1)
-        assert len(run.metric_rows()) >= 2, run.log_path.read_text() if run.log_path.exists() else "no log"
+        while time.time() < deadline and not (run.metric_rows() and run.status().get("state") == "running"):
+            time.sleep(0.5)
+        assert run.metric_rows(), run.log_path.read_text() if run.log_path.exists() else "no log"
         at.run()
         assert_clean(at)
         assert "running" in texts(at)
@@ -265,7 +265,8 @@ def test_train_live_then_stop(empty_env):
         assert len(at.get("arrow_vega_lite_chart")) >= 1 or len(at.get("vega_lite_chart")) >= 1
         assert at.button(key="train_resume").disabled  # no second process on a running run
 
-        submit(at)  # the same name again while it trains
+        at.text_input(key="train_run_name").input("live")  # the same name again while it trains
+        submit(at)
         assert "already exists" in at.error[0].value
 
         at.button(key="train_stop").click().run()
@@ -301,3 +302,44 @@ def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
                          env={**os.environ}, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+# --- helpers behind the forms -------------------------------------------------------------------
+
+
+def test_train_args_maps_the_form_to_cli_flags():
+    from gan import app_support as ui
+
+    args = ui.train_args(dict(preset="tiny", epochs=3, batch_size=None, conditional=False, g_lr=1e-3, jit=False))
+    assert args == ["--preset", "tiny", "--epochs", "3", "--unconditional", "--g-lr", "0.001", "--no-jit", "--quiet"]
+    with pytest.raises(ValueError, match="beta1"):
+        ui.train_args(dict(preset="tiny", beta1=1.5))
+    with pytest.raises(ValueError, match="unknown preset"):
+        ui.train_args(dict(preset="huge"))
+
+
+def test_uploads_are_checked_before_they_are_saved():
+    from gan import app_support as ui
+
+    with pytest.raises(ValueError, match="not a valid .zip"):
+        ui.check_upload(b"PK\x03\x04 nonsense")
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("readme.txt", "no images here")
+    with pytest.raises(ValueError, match="no images"):
+        ui.check_upload(empty.getvalue())
+    good = io.BytesIO()
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("cats/1.png", b"...")
+        zf.writestr("dogs/1.jpg", b"...")
+    assert ui.check_upload(good.getvalue()) == 2
+    with pytest.raises(ValueError, match="limit"):
+        ui.check_upload(b"0" * (ui.MAX_UPLOAD_BYTES + 1))
+
+
+@pytest.mark.parametrize("name, ok", [("run-1_a", True), ("", False), ("a b", False), ("../x", False),
+                                      ("x" * 65, False)])
+def test_run_names(name, ok):
+    from gan import app_support as ui
+
+    assert (ui.validate_run_name(name) is None) == ok
