@@ -52,13 +52,15 @@ def _model_card(run) -> None:
     cols[2].metric("Conditional", ("yes" if config.conditional else "no") if config else "?")
     step, total = status.get("step"), status.get("total_steps")
     planned = f"{config.steps} steps" if config and config.steps else f"{config.epochs} epochs" if config else "?"
-    cols[3].metric("Trained", f"epoch {status.get('epoch', '?')}" if step is not None else "?",
-                   help=f"step {step} of {total}; planned {planned}; state {status.get('state')}")
+    trained = f"epoch {status.get('epoch', '?')}" if step is not None else planned
+    cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.get('state')}"
+                   if step is not None else "The shipped checkpoint's planned length.")
     scores = ui.evals_summary(run)
     if scores:
         score_cols = st.columns(min(len(scores), 6))
-        for col, (name, value) in zip(score_cols, list(scores.items())[:6], strict=False):
-            col.metric(name, f"{value:.4g}")
+        for col, (name, (value, floor)) in zip(score_cols, list(scores.items())[:6], strict=False):
+            col.metric(name, f"{value:.4g}", help=None if floor is None else
+                       f"Real-vs-real floor at the same sample count: {floor:.4g}")
     else:
         st.caption("No evaluation scores yet (`python -m gan evaluate --run-dir ...` writes evals.csv).")
 

@@ -242,22 +242,24 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
-def evals_summary(run: Run) -> dict[str, float]:
-    """The last row of evals.csv as {metric: value}, numbers only (empty when not evaluated)."""
+def evals_summary(run: Run) -> dict[str, tuple[float, float | None]]:
+    """The latest score of each metric in evals.csv as {metric: (value, real-vs-real floor or None)}.
+
+    evals.csv is long format (step, metric, value, n, reference, extractor, time), with floors as
+    rows named `<metric>_floor` (gan.metrics). Empty when the run has not been evaluated.
+    """
     import pandas as pd
 
     if not run.evals_path.is_file():
         return {}
     try:
         frame = pd.read_csv(run.evals_path)
-    except Exception:  # a file being written or of another layout: show nothing rather than fail
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        latest = frame.dropna(subset=["value"]).groupby("metric", sort=False)["value"].last()
+    except Exception:  # a file being written, or of another layout: show nothing rather than fail
         return {}
-    if frame.empty:
-        return {}
-    last = frame.iloc[-1]
-    skip = {"step", "epoch", "time", "n"}
-    return {str(k): float(v) for k, v in last.items()
-            if k not in skip and isinstance(v, (int, float, np.number)) and np.isfinite(v)}
+    return {name: (float(value), float(latest[f"{name}_floor"]) if f"{name}_floor" in latest else None)
+            for name, value in latest.items() if not name.endswith(("_floor", "_std"))}
 
 
 # --- starting runs -------------------------------------------------------------------------------

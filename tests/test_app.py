@@ -343,3 +343,24 @@ def test_run_names(name, ok):
     from gan import app_support as ui
 
     assert (ui.validate_run_name(name) is None) == ok
+
+
+def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
+    shipped = tmp_path / "checkpoints" / "pretrained"
+    shipped.mkdir(parents=True)
+    for file in ("config.json", "generator.keras", "classes.json"):
+        (shipped / file).write_bytes((run_env / file).read_bytes())
+    (shipped / "evals.csv").write_text(
+        "step,metric,value,n,reference,extractor,time\n"
+        "4,fd_cifar10k,80.5,10000,cifar10:10000,cifar,1\n"
+        "4,fd_cifar10k_floor,2.5,10000,cifar10:10000,cifar,1\n"
+        "8,fd_cifar10k,61.25,10000,cifar10:10000,cifar,2\n"
+        "8,nn_psnr1k,17.5,1000,cifar10:1000,pixels,2\n")
+    from gan import app_support as ui
+    from gan.runs import Run
+
+    assert ui.evals_summary(Run(shipped)) == {"fd_cifar10k": (61.25, 2.5), "nn_psnr1k": (17.5, None)}
+    at = app()
+    assert_clean(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Model"] == "pretrained" and shown["fd_cifar10k"] == "61.25"
