@@ -43,6 +43,11 @@ def checkpoints_root() -> Path:
     return Path(os.environ.get("GAN_CHECKPOINTS_DIR") or REPO / "checkpoints")
 
 
+def public_mode() -> bool:
+    """$GAN_PUBLIC=1 (e.g. on Streamlit Community Cloud): no reading of arbitrary server paths."""
+    return os.environ.get("GAN_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+
+
 def validate_run_name(name: str) -> str | None:
     """None when `name` is a usable run name, else the reason it is not."""
     if not name:

@@ -31,9 +31,11 @@ def _data_or_help(run: Run):
     from gan.data import DataError
 
     config = run.config()
-    with st.expander("Data source", expanded=False):
-        source = st.text_input("Training data to compare with", config.data, key=f"compare_source_{run.name}",
-                               help="cifar10, a folder or .zip of <class>/<image>, or an .npz.").strip()
+    source = config.data
+    if not ui.public_mode():  # a public deployment must not read arbitrary server paths
+        with st.expander("Data source", expanded=False):
+            source = st.text_input("Training data to compare with", config.data, key=f"compare_source_{run.name}",
+                                   help="cifar10, a folder or .zip of <class>/<image>, or an .npz.").strip()
     try:
         return training_data(source or config.data, config.image_size)
     except DataError as e:
@@ -44,7 +46,7 @@ def _data_or_help(run: Run):
                         ".npz of the same images under **Data source** above.")
         else:
             st.markdown(f"This model was trained on `{config.data}`, which this machine cannot read. "
-                        "Enter where the data is now under **Data source** above.")
+                        "Enter where the data is now under **Data source** above (not offered in public mode).")
         return None
 
 

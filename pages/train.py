@@ -18,7 +18,7 @@ from gan import app_support as ui
 from gan.models import preset_names
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs, start_training
 
-SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")
+SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # public mode drops the path
 LAUNCHED = "train_launched"  # session_state: {run name: (Popen, launch time)} of processes started here
 
 
@@ -49,7 +49,8 @@ def _launch(run: Run, args: list[str]) -> None:
 
 def new_run_form() -> None:
     st.subheader("New run")
-    source = st.radio("Training data", SOURCES, horizontal=True, key="train_source")
+    offered = [s for s in SOURCES if not (ui.public_mode() and s == SOURCES[1])]
+    source = st.radio("Training data", offered, horizontal=True, key="train_source")
     presets = preset_names()
     if st.session_state.pop("train_fresh_name", False) or "train_run_name" not in st.session_state:
         st.session_state["train_run_name"] = time.strftime("run-%Y%m%d-%H%M%S")  # set before the widget exists
@@ -246,11 +247,14 @@ def _progress(status: dict) -> None:
 
 def _controls(run: Run, state: str) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
-    if c1.button("Stop", icon=":material/stop:", disabled=state != RUNNING, key="train_stop",
+    if c1.button("Stop", icon=":material/stop:", disabled=state not in (RUNNING, "starting"), key="train_stop",
                  help="The trainer saves a checkpoint and exits; Resume continues exactly there."):
         from gan.runs import stop_training
 
-        if stop_training(run):
+        if state == "starting":  # nothing trained yet, nothing to save: just end the process
+            _process(run).terminate()
+            st.toast(f"Cancelled {run.name} before its first step.")
+        elif stop_training(run):
             st.toast(f"Stopping {run.name}: saving a checkpoint...")
         else:
             st.info("That run is not training.")

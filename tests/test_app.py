@@ -364,3 +364,13 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
     assert_clean(at)
     shown = {m.label: m.value for m in at.metric}
     assert shown["Model"] == "pretrained" and shown["fd_cifar10k"] == "61.25"
+
+
+def test_public_mode_reads_no_server_paths(run_env, monkeypatch):
+    monkeypatch.setenv("GAN_PUBLIC", "1")
+    at = app()
+    at.switch_page("pages/train.py").run()
+    assert "A path on this machine" not in at.radio(key="train_source").options
+    at.switch_page("pages/compare.py").run()
+    assert_clean(at)
+    assert not at.text_input
