@@ -240,7 +240,7 @@ def test_train_and_evaluate_cli_append_evals(workspace, capsys):
     rows = list(csv.DictReader(Run(run_dir).evals_path.read_text().splitlines()))
     assert [r["step"] for r in rows if not r["metric"].endswith("_floor")] == ["2", "4"]  # live score
     capsys.readouterr()
-    names = "fd_cifar2k,kid_cifar10k,is_cifar10k,pr_cifar10k,class_acc10k,nn_psnr1k"
+    names = "fd_cifar2k,kid,is_cifar10k,pr,class_acc10k,nn_psnr1k"  # full names and DESIGN.md's short ones
     assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", names, "--n", "16"]) == 0
     table = capsys.readouterr().out
     assert "fd_cifar2k" in table and "floor" in table and "nn_psnr1k" in table

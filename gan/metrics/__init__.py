@@ -61,6 +61,9 @@ METRICS: dict[str, Spec] = {
     "fd_inception10k": Spec("fd", 10_000, "inception", "Frechet distance, 10k samples, Keras InceptionV3 features"),
     "kid_inception10k": Spec("kid", 10_000, "inception", "kernel distance, Keras InceptionV3 features"),
 }
+# The short names of DESIGN.md's CLI contract (`--metrics fd,kid,is,pr`).
+ALIASES = {"fd": "fd_cifar10k", "kid": "kid_cifar10k", "is": "is_cifar10k", "pr": "pr_cifar10k",
+           "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fd_inception10k"}
 DEFAULT_METRICS = ("fd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "class_acc10k", "nn_psnr1k")
 
 

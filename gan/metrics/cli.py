@@ -22,7 +22,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--metrics", default=",".join(metrics.DEFAULT_METRICS),
                    help=f"comma-separated names (default {','.join(metrics.DEFAULT_METRICS)}); "
-                        f"available: {', '.join(metrics.METRICS)}")
+                        f"available: {', '.join(metrics.METRICS)} (short: {', '.join(metrics.ALIASES)})")
     p.add_argument("--n", type=int, help="generated samples per metric (overrides the count in the name)")
     p.add_argument("--data", help="reference data source (default: the run's training data)")
     p.add_argument("--seed", type=int, default=0)
@@ -34,7 +34,7 @@ def _evaluate(args) -> int:
     from gan.cli import CliError
     from gan.runs import Run
 
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    names = [metrics.ALIASES.get(m.strip(), m.strip()) for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in names if m not in metrics.METRICS]
     if not names or unknown:
         raise CliError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(metrics.METRICS)}")
