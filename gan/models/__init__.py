@@ -98,6 +98,6 @@ def _strong() -> Preset:
         dict(
             conditional=True, batch_size=64, latent_dim=128, g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.999,
             loss="hinge", d_steps=2, dropout=0.0, augment="color,translation,cutout", ema=0.999,
-            extra=dict(g_channels=256, d_channels=128),
+            extra=dict(g_channels=256, d_channels=128, spectral_norm=True, conditional_bn=True, embed_dim=128),
         ),
     )

@@ -1,0 +1,89 @@
+"""Custom layers of the `strong` preset, registered so that `.keras` files load with safe_mode=True.
+
+Spectral normalization is Keras' own `keras.layers.SpectralNormalization` wrapper; the layers
+here are only what Keras lacks: class-conditional batch norm, one-hot labels (so the projection
+embedding can be a spectrally normalized Dense) and global sum pooling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class ConditionalBatchNorm(layers.Layer):
+    """Batch norm whose gain and bias depend on the class: `norm(x) * (1 + e @ Wg) + e @ Wb`.
+
+    Called on `[x, e]`: x (B, H, W, C) features, e (B, E) the generator's shared class embedding
+    (BigGAN). Wg and Wb start at zero, so every class starts with gain 1 and bias 0, as in SNGAN's
+    per-class tables, and the class only enters once training has a reason to use it.
+    """
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5,
+                 initializer: str | dict = "zeros", **kwargs: Any):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.initializer = keras.initializers.get(initializer)
+        self.norm = layers.BatchNormalization(momentum=momentum, epsilon=epsilon, center=False, scale=False,
+                                              dtype=self.dtype_policy, name="norm")
+
+    def build(self, input_shape) -> None:
+        x_shape, e_shape = input_shape
+        self.norm.build(x_shape)
+        shape = (e_shape[-1], x_shape[-1])
+        self.gain_kernel = self.add_weight(shape=shape, initializer=self.initializer, name="gain_kernel")
+        self.bias_kernel = self.add_weight(shape=shape, initializer=self.initializer, name="bias_kernel")
+
+    def call(self, inputs, training=None):
+        x, e = inputs
+        gain = 1.0 + ops.matmul(e, self.gain_kernel)
+        bias = ops.matmul(e, self.bias_kernel)
+        return self.norm(x, training=training) * gain[:, None, None, :] + bias[:, None, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
+                "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class OneHot(layers.Layer):
+    """int labels (B,) -> one-hot (B, num_classes): lets a Dense stand in for an Embedding.
+
+    Keras' SpectralNormalization cannot wrap an Embedding fed integer labels (it casts the output
+    to the input's dtype), but it can wrap a bias-free Dense on one-hot labels, which is the same map.
+    """
+
+    def __init__(self, num_classes: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def call(self, labels):
+        return ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.num_classes)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class GlobalSumPooling2D(layers.Layer):
+    """Sum over height and width, as SNGAN's D head does.
+
+    A mean would divide the features by H x W; under spectral norm, which caps every layer's
+    gain at 1, that would pin the logits near 0 and leave the hinge loss's margin out of reach.
+    """
+
+    def call(self, x):
+        return ops.sum(x, axis=(1, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
