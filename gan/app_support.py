@@ -156,10 +156,19 @@ def model_info(run: Run, model: keras.Model) -> ModelInfo:
 
 def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
                 truncation: float | None = None) -> np.ndarray:
-    """A grid image of `n` fresh samples (classes cycle per row for conditional models)."""
+    """A grid image of `n` samples (classes cycle per row for conditional models).
+
+    Cached per model version and arguments: a big generator takes seconds for 64 images on a
+    CPU, and page revisits or unrelated widget changes should not pay that again.
+    """
+    return _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, class_id, truncation)
+
+
+@st.cache_data(max_entries=64, show_spinner="Sampling...")
+def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, truncation: float | None) -> np.ndarray:
     from gan import sampling
 
-    images, _ = sampling.sample(load_model(run), n, seed, class_id, truncation)
+    images, _ = sampling.sample(_load_generator(path, mtime), n, seed, class_id, truncation)
     return sampling.make_grid(images, 8)
 
 

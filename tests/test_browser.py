@@ -1,8 +1,9 @@
 """The real app in a real browser: `streamlit run app.py` + headless Chromium via Playwright.
 
 Visits every page against a tiny trained run and fails on any exception box or traceback
-text. With GAN_SCREENSHOTS=1 the screenshots go to docs/screenshots/ (for the README);
-otherwise to a temp folder. Also reports the start-up time and the server's idle RSS.
+text. With GAN_SCREENSHOTS=1 the screenshots go to docs/screenshots/ (for the README),
+otherwise to a temp folder; GAN_SCREENSHOT_RUNS=DIR shows that runs folder instead of the
+fixture. Also reports the start-up time and the server's idle RSS.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`) and `pip install playwright`;
 never `playwright install` (no browser downloads here).
@@ -74,8 +75,11 @@ def rss_mb(pid: int) -> float:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A running `streamlit run app.py` on a free port; yields (url, process, seconds to healthy)."""
-    run_dir = make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")
-    env = {**os.environ, "GAN_RUNS_DIR": str(run_dir.parent),
+    # GAN_SCREENSHOT_RUNS: show a better-trained runs folder than the 4-step fixture (README pictures).
+    runs = os.environ.get("GAN_SCREENSHOT_RUNS")
+    if not runs:
+        runs = str(make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run").parent)
+    env = {**os.environ, "GAN_RUNS_DIR": runs,
            "GAN_CHECKPOINTS_DIR": str(tmp_path_factory.mktemp("no_checkpoints")), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("GAN_DEFAULT_MODEL", None)
     port = free_port()
