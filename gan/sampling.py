@@ -28,6 +28,8 @@ def load_generator(path: str | Path) -> keras.Model:
     """Load a generator with Keras' safe mode: no Lambda layers, no code from the file."""
     import keras
 
+    import gan.layers  # noqa: F401  registers the custom layers a strong generator is made of
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"no model file at {path}")
