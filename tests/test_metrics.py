@@ -173,6 +173,10 @@ def test_inception_without_weights_is_one_clear_error(monkeypatch, tmp_path):
     with pytest.raises(ExtractorError, match="once with internet") as e:
         load_inception()
     assert "\n" not in str(e.value)
+    from gan.metrics import MetricError, check_available
+
+    with pytest.raises(MetricError, match="fd_inception10k"):  # refused before any other metric is computed
+        check_available(["fd_cifar2k", "fd_inception10k"])
 
 
 # --- classifier and end to end (tiny, synthetic) ----------------------------------------------

@@ -178,6 +178,7 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
     from gan.data import load_dataset
     from gan.sampling import load_generator, sample
 
+    check_available(names)
     source = data or run.config().data
     dataset = load_dataset(source)
     generator = load_generator(run.generator_path)
@@ -194,6 +195,26 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
                                   reference, seed)
     append_evals(run, int(run.status().get("step") or 0), results)
     return results
+
+
+def check_available(names: Sequence[str]) -> None:
+    """MetricError before any work when a metric is unknown or its extractor's weights are missing.
+
+    Checked up front so a missing Inception download does not throw away minutes of other metrics.
+    """
+    from gan.metrics.extractors import classifier_path, inception_weights_cached, load_cifar, load_inception
+
+    for name in names:
+        spec = METRICS.get(name)
+        if spec is None:
+            raise MetricError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+        try:
+            if spec.extractor == "inception" and not inception_weights_cached():
+                load_inception()  # raises the one-line "how to get the weights" error
+            if spec.extractor == "cifar" and not classifier_path().is_file():
+                load_cifar()
+        except ValueError as e:
+            raise MetricError(f"{name}: {e}") from None
 
 
 def live_score(run: Run, generator: Any, data: Any, step: int) -> float | None:
