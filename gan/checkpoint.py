@@ -34,30 +34,77 @@ def save_checkpoint(path: str | Path, variables: list, meta: dict) -> None:
     atomic_write(path, write)
 
 
+# .npy header readers by format version; numpy writes 1.0, and 2.0 only for headers over 64 KiB.
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_UNREADABLE = (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, MemoryError)
+MAX_META_CHARS = 1_000_000
+
+
+def _header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one array, from its .npy header alone.
+
+    Checked before anything is loaded: a header may declare a terabyte-sized array (numpy
+    would try to allocate it) or an object dtype (refused anyway, but by then the data is read).
+    """
+    with archive.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version not in _HEADER_READERS:
+            raise ValueError(f"array {name} has unsupported .npy format {version}")
+        shape, _, dtype = _HEADER_READERS[version](f)
+    return tuple(shape), dtype
+
+
 def read_meta(path: str | Path) -> dict:
-    """The checkpoint's metadata (step, epoch, ...) without loading the weights."""
+    """The checkpoint's metadata (step, epoch, shapes, ...) without loading the weights."""
     try:
+        with zipfile.ZipFile(path) as archive:
+            shape, dtype = _header(archive, "meta")
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_META_CHARS:
+            raise ValueError(f"meta is not a JSON string (shape {shape}, dtype {dtype})")
         with np.load(path, allow_pickle=False) as archive:
-            return json.loads(str(archive["meta"]))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"unreadable checkpoint {path}: {e}") from None
+            meta = json.loads(str(archive["meta"]))
+    except _UNREADABLE as e:
+        raise CheckpointError(f"unreadable checkpoint {path}: {_one_line(e)}") from None
+    shapes = meta.get("shapes") if isinstance(meta, dict) else None
+    step = meta.get("step") if isinstance(meta, dict) else None
+    if not (isinstance(step, int) and step >= 0 and isinstance(shapes, list)
+            and all(isinstance(s, list) and all(isinstance(n, int) for n in s) for s in shapes)):
+        raise CheckpointError(f"unreadable checkpoint {path}: its meta lacks a step and the variable shapes")
+    return meta
 
 
 def load_checkpoint(path: str | Path, variables: list) -> dict:
-    """Assign the saved values to `variables` (all or nothing) and return the metadata."""
+    """Assign the saved values to `variables` (all or nothing) and return the metadata.
+
+    Every array's shape and dtype is checked against its variable from the headers before
+    any data is read, so a bad file changes no variable and allocates nothing it declares.
+    """
     meta = read_meta(path)
+    if len(meta["shapes"]) != len(variables):
+        raise CheckpointError(
+            f"checkpoint has {len(meta['shapes'])} variables, the model has {len(variables)}: different config?"
+        )
     try:
+        with zipfile.ZipFile(path) as archive:
+            for i, variable in enumerate(variables):
+                shape, dtype = _header(archive, f"v{i:05d}")
+                if shape != tuple(variable.shape):
+                    raise CheckpointError(f"checkpoint variable {variable.path} has shape {shape}, "
+                                          f"the model expects {tuple(variable.shape)}: different config?")
+                if dtype.kind not in "iuf":
+                    raise CheckpointError(f"checkpoint variable {variable.path} holds {dtype}, not numbers")
         with np.load(path, allow_pickle=False) as archive:
-            arrays = [archive[f"v{i:05d}"] for i in range(len(meta["shapes"]))]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"unreadable checkpoint {path}: {e}") from None
-    if len(arrays) != len(variables):
-        raise CheckpointError(f"checkpoint has {len(arrays)} variables, the model has {len(variables)}: different config?")
-    for array, variable in zip(arrays, variables):
-        if tuple(array.shape) != tuple(variable.shape):
-            raise CheckpointError(
-                f"checkpoint variable {variable.path} has shape {array.shape}, the model expects {tuple(variable.shape)}"
-            )
-    for array, variable in zip(arrays, variables):
-        variable.assign(array)
+            arrays = [archive[f"v{i:05d}"] for i in range(len(variables))]
+    except _UNREADABLE as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"unreadable checkpoint {path}: {_one_line(e)}") from None
+    for array, variable in zip(arrays, variables, strict=True):
+        # Numbers of another width (a seed saved as uint32 by JAX, int64 by TF) take the variable's type.
+        variable.assign(array.astype(variable.dtype, copy=False))
     return meta
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
