@@ -11,7 +11,12 @@ from typing import Any
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`."""
+    """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`.
+
+    The directory is fsynced after the rename too: without that, a power cut can lose the
+    rename (the old file comes back) even though the data itself reached the disk.
+    A process killed mid-write leaves its temp file (see `temp_files`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
@@ -22,8 +27,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_files(directory: str | Path, stem: str = "*") -> list[Path]:
+    """The temp files `atomic_write` made in `directory` for files named `stem`.* and never renamed.
+
+    Only a writer that died mid-write leaves one; it is never mistaken for the real file
+    (its name starts with a dot and carries `.tmp`), but it takes disk space until removed.
+    """
+    return sorted(Path(directory).glob(f".{stem}.*.tmp*"))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

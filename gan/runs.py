@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gan.config import TrainConfig
-from gan.files import atomic_write_bytes, atomic_write_json, read_json
+from gan.files import atomic_write_bytes, atomic_write_json, read_json, temp_files
 
 RUNNING, STOPPED, FINISHED, FAILED, CRASHED = "running", "stopped", "finished", "failed", "stopped unexpectedly"
 
@@ -80,26 +80,51 @@ class Run:
 
     # --- one writer ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the run's lock for the body; RunLockedError at once if someone else holds it."""
+    def lock(self, patience: float = 0.5) -> Iterator[None]:
+        """Hold the run's lock for the body; RunLockedError if someone else holds it.
+
+        `is_locked()` (every `status()` call, which the app makes once a second) takes the
+        flock for a few microseconds to test it; `patience` retries ride over such a probe, so
+        a trainer starting at that instant is not turned away. A trainer holds it for hours.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise RunLockedError(f"run {self.name} is already being trained (pid {holder})") from None
+            deadline = time.monotonic() + patience
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        raise RunLockedError(f"run {self.name} is already being trained (pid {holder})") from None
+                    time.sleep(0.01)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
             os.close(fd)  # closing releases the flock
 
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete the temp files a trainer killed mid-write left behind; call only while holding the lock.
+
+        Only the lock holder writes these files (config, classes, status, metrics, generator,
+        ckpt/, samples/), so while we hold it any temp file of theirs belongs to a dead writer.
+        A checkpoint temp file of the seed preset is ~50 MB, so they add up over many kills.
+        """
+        stems = ("config", "classes", "status", "metrics", "generator")
+        stale = [p for stem in stems for p in temp_files(self.path, stem)]
+        stale += temp_files(self.checkpoint_path.parent) + temp_files(self.samples_dir)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     def is_locked(self) -> bool:
-        if not self.lock_path.exists():
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:  # never trained, or the run was deleted under us
             return False
-        fd = os.open(self.lock_path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,6 +7,7 @@ moment leaves a run that resumes from its last checkpoint with no duplicated met
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.config import TrainConfig
-from gan.files import atomic_write, atomic_write_bytes, atomic_write_json
+from gan.files import atomic_write, atomic_write_bytes, atomic_write_json, read_json
 from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run, RunError
 
 log = logging.getLogger("gan.trainer")
@@ -78,18 +79,25 @@ class Trainer:
         config = self.config
         data = load_dataset(config.data, config.image_size, config.limit, config.seed)
         with self.run.lock():
+            self.run.remove_stale_temp_files()  # left by a trainer killed mid-write
             try:
                 return self._train(data, resume)
             except TrainingError as e:
-                self.run.write_status(state=FAILED, error=str(e), pid=None)
+                with contextlib.suppress(OSError):  # the disk may be what failed
+                    self.run.write_status(state=FAILED, error=str(e), pid=None)
                 raise
             except OSError as e:
                 message = f"write failed: {e.strerror or e} ({e.filename or self.run.path})"
-                try:
+                with contextlib.suppress(OSError):
                     self.run.write_status(state=FAILED, error=message, pid=None)
-                except OSError:
-                    pass
                 raise TrainingError(message) from None
+            except Exception as e:  # a bug, an out-of-memory: let it surface, but record why the run ended
+                # Only once the status is ours (our pid): a refused resume must not mark someone's run failed.
+                if (read_json(self.run.status_path) or {}).get("pid") == os.getpid():
+                    first = (str(e).strip().splitlines() or [""])[0][:200]
+                    with contextlib.suppress(OSError):
+                        self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first}", pid=None)
+                raise
 
     def _train(self, data, resume: bool) -> str:
         import keras

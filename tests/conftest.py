@@ -78,3 +78,21 @@ def image_npz(tmp_path: Path) -> Path:
 # ============================================================================
 # (end of gan.data fixtures)
 # ============================================================================
+
+
+# ============================================================================
+# Reliability / distribute / bad-input tests (tests/test_reliability.py,
+# test_distribute.py): the `slow` marker for end-to-end tests that start real
+# training processes. They still run by default (CI runs them); deselect with
+# `-m "not slow"` for a quick loop. Also declared in pyproject.toml; declaring
+# it here keeps `--strict-markers` happy when pytest runs without that file.
+# ============================================================================
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: end-to-end tests that start real processes (still run in CI)")
+
+
+# ============================================================================
+# (end of reliability section)
+# ============================================================================

@@ -1,0 +1,454 @@
+"""Nothing lost, nobody in: real training processes killed at random, failing writes, one writer per run.
+
+The kill test starts `python -m gan train` as the app does, SIGKILLs it at random moments
+once it is stepping (and once in the middle of a checkpoint write), resumes it each time, and
+checks the run directory after every kill and at the end. See RELIABILITY.md for the results.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan.checkpoint import read_meta
+from gan.files import read_json
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, Run, RunLockedError
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINT_EVERY = 2
+BATCH = 8
+IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
+STEPS = 40
+KILLS = 5
+
+ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x=rng.integers(0, 256, (IMAGES, 32, 32, 3), dtype=np.uint8))
+    return path
+
+
+def start_trainer(run_dir: Path, data: Path, resume: bool, log: Path) -> subprocess.Popen:
+    """The trainer as the app starts it. `--no-jit`: an XLA compile costs ~20 s of CPU per start
+    here, and what is under test (the files the loop writes) does not depend on it."""
+    args = [sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny",
+            "--batch-size", str(BATCH), "--checkpoint-every", str(CHECKPOINT_EVERY), "--log-every", "1",
+            "--steps", str(STEPS), "--run-dir", str(run_dir), "--quiet", "--no-jit"]
+    if resume:
+        args.append("--resume")
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, env=ENV, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_until_stepping(run: Run, proc: subprocess.Popen, past_step: int, timeout: float = 120) -> int:
+    """Block until `proc` has logged a step beyond `past_step` (read from status.json, written atomically)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read_json(run.status_path, default={}) or {}
+        if status.get("pid") == proc.pid and status.get("state") == RUNNING and status.get("step", -1) > past_step:
+            return int(status["step"])
+        if proc.poll() is not None:
+            pytest.fail(f"trainer exited with {proc.returncode} before stepping")
+        time.sleep(0.02)
+    pytest.fail("trainer did not start stepping in time")
+
+
+def kill_mid_checkpoint(run: Run, proc: subprocess.Popen, timeout: float = 20) -> bool:
+    """SIGKILL as soon as a checkpoint temp file appears; True when the kill landed mid-write."""
+    deadline = time.monotonic() + timeout
+    ckpt = run.checkpoint_path.parent
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.is_dir() and any(p.name.startswith(".") for p in ckpt.iterdir()):
+            proc.send_signal(signal.SIGKILL)
+            return True
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    return False
+
+
+def metric_steps(run: Run) -> list[int]:
+    """The logged steps, checked to parse both ways (Run.metric_rows and pandas)."""
+    import pandas as pd
+
+    rows = run.metric_rows()
+    frame = pd.read_csv(run.metrics_path)
+    steps = [int(r["step"]) for r in rows]
+    assert list(frame["step"]) == steps, "pandas and Run.metric_rows disagree: a torn or stray line"
+    assert run.metrics()["g_loss"].notna().all()
+    return steps
+
+
+def check_run_directory(run: Run) -> tuple[int, list[int]]:
+    """What must hold after any kill: returns (checkpoint step, logged steps)."""
+    steps = metric_steps(run)
+    assert steps == list(range(1, len(steps) + 1)), f"steps not 1..n without gaps or duplicates: {steps}"
+    ckpt_step = 0
+    if run.checkpoint_path.exists():
+        meta = read_meta(run.checkpoint_path)
+        ckpt_step = int(meta["step"])
+        with np.load(run.checkpoint_path, allow_pickle=False) as archive:  # every array complete
+            shapes = [list(archive[f"v{i:05d}"].shape) for i in range(len(meta["shapes"]))]
+        assert shapes == meta["shapes"]
+    for path in run.checkpoint_path.parent.glob("*"):  # only latest.npz, or dot-named temp files
+        assert path == run.checkpoint_path or path.name.startswith("."), path
+    for grid in run.sample_grids():
+        with Image.open(grid) as image:
+            image.load()
+            assert image.size == (8 * 34 + 2, 8 * 34 + 2)
+    return ckpt_step, steps
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_path, tiny_data):
+    run = Run(tmp_path / "run")
+    log = tmp_path / "train.log"
+    rng = random.Random(os.environ.get("GAN_TEST_SEED", "reliability"))
+    ckpt_step, kills, mid_write = 0, [], 0
+    for attempt in range(KILLS):
+        proc = start_trainer(run.path, tiny_data, resume=attempt > 0, log=log)
+        try:
+            if attempt == 2:
+                wait_until_stepping(run, proc, past_step=ckpt_step)
+                mid_write += kill_mid_checkpoint(run, proc)
+            else:
+                # A random step, then a random instant inside it (a step, its metric row, a grid
+                # or a checkpoint write): counted in steps, so a fast machine cannot finish first.
+                wait_until_stepping(run, proc, past_step=ckpt_step + rng.randrange(4))
+                time.sleep(rng.uniform(0.0, 0.15))
+                proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "the trainer finished before it could be killed: raise STEPS"
+
+        # A dead trainer is never "running", and its stale lock does not hold anyone out.
+        assert read_json(run.status_path)["state"] == RUNNING
+        assert run.status()["state"] == CRASHED
+        assert run.lock_path.read_text() == str(proc.pid) and not run.is_locked()
+
+        previous = ckpt_step
+        ckpt_step, steps = check_run_directory(run)
+        assert ckpt_step >= previous, "a checkpoint went backwards"
+        assert steps[-1] - ckpt_step <= CHECKPOINT_EVERY, f"lost {steps[-1] - ckpt_step} steps"
+        kills.append((steps[-1], ckpt_step))
+
+    proc = start_trainer(run.path, tiny_data, resume=True, log=log)
+    assert proc.wait(timeout=300) == 0, log.read_text()[-2000:]
+    resumed = [int(line.rsplit(" ", 1)[1]) for line in log.read_text().splitlines()
+               if line.startswith("resumed run at step ")]
+    assert resumed == [c for _, c in kills if c > 0], "each resume starts at the checkpoint the kill left"
+    status = run.status()
+    assert status["state"] == FINISHED and status["step"] == STEPS
+    ckpt_step, steps = check_run_directory(run)
+    assert ckpt_step == STEPS and steps == list(range(1, STEPS + 1))
+    assert len(run.sample_grids()) == STEPS * BATCH // IMAGES
+    assert not [p for p in run.path.rglob(".*") if ".tmp" in p.name], "temp files left behind"
+    from gan.sampling import load_generator
+
+    assert load_generator(run.generator_path).outputs[0].shape[1:] == (32, 32, 3)
+    print(f"kills (last logged step, checkpoint step): {kills}; mid-checkpoint kills: {mid_write}")
+
+
+# --- write failures ---------------------------------------------------------------------------
+
+
+def train_in_process(run_dir: Path, data: Path, steps: int, *extra: str) -> int:
+    from gan.cli import main
+
+    return main(["train", "--data", str(data), "--preset", "tiny", "--batch-size", str(BATCH), "--log-every", "1",
+                 "--checkpoint-every", str(CHECKPOINT_EVERY), "--steps", str(steps), "--run-dir", str(run_dir),
+                 "--quiet", "--no-jit", *extra])
+
+
+class DiskFull:
+    """ENOSPC injected into the writes of one training run.
+
+    `np.savez` (the checkpoint) writes half of the archive and raises on its `fail_on`th call;
+    with `stays_full`, every later atomic write (status.json, grids, ...) raises too.
+    `target` instead fails the first write of one file name, of one `kind`: "atomic" or "append".
+    """
+
+    def __init__(self, monkeypatch, fail_on: int = 0, stays_full: bool = False, target: str = "",
+                 kind: str = "atomic"):
+        import gan.files
+        import gan.runs
+        import gan.trainer
+
+        self.fail_on, self.stays_full, self.target, self.kind = fail_on, stays_full, target, kind
+        self.savez_calls, self.full, self.fired = 0, False, False
+        self._savez, self._atomic_write = np.savez, gan.files.atomic_write
+        monkeypatch.setattr(np, "savez", self.savez)
+        monkeypatch.setattr(gan.files, "atomic_write", self.atomic_write)  # behind atomic_write_bytes/json
+        monkeypatch.setattr(gan.trainer, "atomic_write", self.atomic_write)  # generator.keras
+        monkeypatch.setattr(gan.runs, "open", self.open, raising=False)  # metrics.csv appends
+
+    @staticmethod
+    def error(path) -> OSError:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    def savez(self, file, *args, **kwds):
+        self.savez_calls += 1
+        if self.savez_calls != self.fail_on:
+            return self._savez(file, *args, **kwds)
+        import io
+
+        buffer = io.BytesIO()
+        self._savez(buffer, *args, **kwds)
+        file.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        self.full = self.fired = True
+        raise self.error(file.name)
+
+    def atomic_write(self, path, write):
+        if (self.full and self.stays_full) or self._hit(path, "atomic"):
+            raise self.error(path)
+        return self._atomic_write(path, write)
+
+    def open(self, path, mode="r", *args, **kwargs):
+        if "a" in mode and self._hit(path, "append"):
+            raise self.error(path)
+        return open(path, mode, *args, **kwargs)
+
+    def _hit(self, path, kind: str) -> bool:
+        if self.fired or kind != self.kind or Path(path).name != self.target:
+            return False
+        self.fired = True
+        return True
+
+
+def assert_previous_checkpoint_loads(run: Run, step: int) -> None:
+    import keras
+
+    from gan.checkpoint import load_checkpoint
+    from gan.objective import GAN
+
+    config = run.config()
+    keras.utils.set_random_seed(config.seed)
+    meta = load_checkpoint(run.checkpoint_path, GAN(config, 1).variables)
+    assert meta["step"] == step
+
+
+def no_temp_files(run: Run) -> bool:
+    return not [p for p in run.path.rglob(".*") if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("stays_full", [False, True], ids=["one-write-fails", "disk-stays-full"])
+def test_failed_checkpoint_write_fails_the_run_and_keeps_the_previous_checkpoint(
+        tmp_path, tiny_data, monkeypatch, capsys, stays_full):
+    """The 2nd checkpoint (step 4) is cut off half-way by ENOSPC: exit 1, one line, step 2 survives.
+
+    When only that write fails, status.json says "failed" with the error. When the disk stays
+    full, not even status.json can be written; the run then reads "stopped unexpectedly" (never
+    "running"), and the error is on stderr.
+    """
+    disk = DiskFull(monkeypatch, fail_on=2, stays_full=stays_full)
+    run = Run(tmp_path / "run")
+    assert train_in_process(run.path, tiny_data, 8) == 1
+    assert disk.fired
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: write failed: No space left on device"), err
+    status = run.status()
+    if stays_full:
+        assert status["state"] == CRASHED
+    else:
+        assert status["state"] == FAILED and status["error"] in err[0] and "\n" not in status["error"]
+    assert read_meta(run.checkpoint_path)["step"] == CHECKPOINT_EVERY
+    assert no_temp_files(run)
+    monkeypatch.undo()
+    assert_previous_checkpoint_loads(run, CHECKPOINT_EVERY)
+
+
+@pytest.mark.parametrize(("target", "kind"), [("metrics.csv", "append"), ("status.json", "atomic"),
+                                              ("generator.keras", "atomic"), ("epoch_0001.png", "atomic")])
+def test_any_failed_write_fails_the_run_with_one_line(tmp_path, tiny_data, monkeypatch, capsys, target, kind):
+    """ENOSPC on the first write of each kind of file the loop writes: exit 1, status failed, no temp files."""
+    disk = DiskFull(monkeypatch, target=target, kind=kind)
+    run = Run(tmp_path / "run")
+    assert train_in_process(run.path, tiny_data, 4) == 1
+    assert disk.fired, f"no write to {target} was attempted"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and target in err[0], err
+    assert run.status()["state"] == FAILED
+    assert no_temp_files(run)
+
+
+def test_unexpected_error_mid_run_is_recorded_as_failed(tmp_path, tiny_data, monkeypatch):
+    """A bug or an out-of-memory inside the loop surfaces as is, and status.json says why the run ended."""
+    import gan.steps
+
+    real = gan.steps.make_train_step
+
+    def make_failing_step(*args, **kwargs):
+        step, calls = real(*args, **kwargs), {"n": 0}
+
+        class Failing:
+            def __call__(self, *a):
+                calls["n"] += 1
+                if calls["n"] == 3:
+                    raise MemoryError("out of memory allocating 4.00GiB\nsecond line")
+                return step(*a)
+
+            def sync(self):
+                step.sync()
+
+        return Failing()
+
+    monkeypatch.setattr(gan.steps, "make_train_step", make_failing_step)
+    run = Run(tmp_path / "run")
+    with pytest.raises(MemoryError):
+        train_in_process(run.path, tiny_data, 6)
+    status = run.status()
+    assert status["state"] == FAILED and status["error"] == "MemoryError: out of memory allocating 4.00GiB"
+    assert read_meta(run.checkpoint_path)["step"] == CHECKPOINT_EVERY
+
+
+def test_refused_resume_leaves_the_old_status_alone(tmp_path, tiny_data, capsys):
+    """A resume refused before it owns the run (here: a checkpoint it cannot read) must not mark the run failed."""
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    from gan.config import TrainConfig
+
+    run.config_path.write_text(TrainConfig.for_preset("tiny", data=str(tiny_data), batch_size=BATCH, steps=4,
+                                                      jit=False).to_json())
+    run.write_status(state=FINISHED, pid=None, step=4)
+    run.checkpoint_path.parent.mkdir()
+    run.checkpoint_path.write_bytes(b"garbage")
+    from gan.cli import main
+
+    assert main(["train", "--run-dir", str(run.path), "--resume", "--quiet"]) == 2
+    assert "unreadable checkpoint" in capsys.readouterr().err
+    assert run.status()["state"] == FINISHED
+
+
+# --- one writer per run -----------------------------------------------------------------------
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+HOLD_LOCK = "import sys, time\nfrom gan.runs import Run\nwith Run(sys.argv[1]).lock():\n" \
+            "    print('locked', flush=True)\n    time.sleep(120)\n"
+
+
+@pytest.mark.slow
+def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tiny_data):
+    from gan.config import TrainConfig
+
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    config = TrainConfig.for_preset("tiny", data=str(tiny_data), batch_size=BATCH, steps=4, jit=False)
+    run.config_path.write_text(config.to_json())
+    run.write_status(state=RUNNING, pid=None, step=0)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run.path)], env=ENV, cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = snapshot(run.path)
+        second = subprocess.run([sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), "--resume",
+                                 "--quiet"], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert lines == [f"error: run run is already being trained (pid {holder.pid})"], lines
+        assert snapshot(run.path) == before
+        assert run.status()["state"] == RUNNING  # the holder is alive: its run is running
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without unlocking: the kernel dropped its flock, so the lock is not stale.
+    assert run.lock_path.read_text() == str(holder.pid)
+    assert not run.is_locked() and run.status()["state"] == CRASHED
+    with run.lock():
+        assert run.lock_path.read_text() == str(os.getpid())
+
+
+def _probe_lock(path: str, seconds: float) -> None:
+    run, end = Run(path), time.monotonic() + seconds
+    while time.monotonic() < end:
+        run.is_locked()
+
+
+def test_status_probes_never_lock_a_trainer_out(tmp_path):
+    """`Run.status()` (the app polls it) probes the flock; a trainer starting at that instant must still get it."""
+    import multiprocessing
+
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    prober = multiprocessing.get_context("spawn").Process(target=_probe_lock, args=(str(run.path), 30))
+    prober.start()
+    try:
+        time.sleep(1.0)  # let the spawned interpreter start probing
+        failures = 0
+        for _ in range(500):
+            try:
+                with run.lock():
+                    pass
+            except RunLockedError:
+                failures += 1
+        assert failures == 0
+    finally:
+        prober.kill()
+        prober.join()
+
+
+def test_lock_is_exclusive_within_and_across_processes(tmp_path):
+    run = Run(tmp_path / "run")
+    with run.lock():
+        assert run.is_locked()
+        with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"), Run(run.path).lock():
+            pass
+    assert not run.is_locked()
+
+
+def test_stale_temp_files_of_the_trainer_are_removed_and_no_others(tmp_path):
+    """What a kill mid-write leaves (named as atomic_write names it) goes at the next lock; others' files stay."""
+    run = Run(tmp_path / "run")
+    (run.path / "ckpt").mkdir(parents=True)
+    run.samples_dir.mkdir()
+    stale = [run.path / "ckpt" / ".latest.k2j3h4.tmp.npz", run.path / ".generator.a1b2c3.tmp.keras",
+             run.samples_dir / ".epoch_0003.zz9.tmp.png", run.path / ".status.q1.tmp.json",
+             run.path / ".metrics.q2.tmp.csv"]
+    kept = [run.path / ".evals.q3.tmp.csv", run.path / "ckpt" / "latest.npz", run.path / "notes.tmp"]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    with run.lock():
+        assert sorted(run.remove_stale_temp_files()) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+
+
+def test_atomic_write_that_fails_keeps_the_old_file_and_no_temp(tmp_path):
+    from gan.files import atomic_write, temp_files
+
+    target = tmp_path / "latest.npz"
+    target.write_bytes(b"old")
+
+    def half_then_fail(tmp: Path) -> None:
+        tmp.write_bytes(b"ne")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+
+    with pytest.raises(OSError):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old" and not temp_files(tmp_path)
+
+
+def test_status_json_is_one_object_after_many_writes(tmp_path):
+    run = Run(tmp_path / "run")
+    for step in range(50):
+        run.write_status(state=RUNNING, step=step)
+    assert json.loads(run.status_path.read_text())["step"] == 49
