@@ -88,7 +88,8 @@ def interpolation_section(model, info: ui.ModelInfo, truncation: float | None, c
         names = info.class_names.__getitem__
         class_a = c1.selectbox("Class A", range(info.num_classes), index=class_id or 0, format_func=names,
                                key="explore_class_a")
-        class_b = c2.selectbox("Class B", range(info.num_classes), index=class_id or 0, format_func=names,
+        class_b = c2.selectbox("Class B", range(info.num_classes), index=((class_id or 0) + 1) % info.num_classes,
+                               format_func=names,
                                key="explore_class_b")
     frames = explore.interpolation(model, seed_a, seed_b, steps, method, class_a, class_b, truncation)
     st.image(sampling.png_bytes(explore.strip(frames), scale=3), width="content")

@@ -159,9 +159,11 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
             shutil.rmtree(run.path, ignore_errors=True)
         st.error(f"Could not start: {ui.friendly_message(e)}")
         return
-    st.session_state["train_monitor"] = name
+    st.session_state["train_watch_next"] = name  # the monitor above switches to it on the rerun
     st.session_state["train_fresh_name"] = True  # the next form gets a new default name
-    st.success(f"Started **{name}**. The first step takes a little while (loading data, building the model).")
+    st.session_state["train_flash"] = (f"Started **{name}**. The first step takes a little while "
+                                       "(loading the data, building the model).")
+    st.rerun()
 
 
 # --- monitoring ---------------------------------------------------------------------------------
@@ -182,6 +184,8 @@ def monitor() -> None:
     if not names:
         st.info("No runs yet: start one above.")
         return
+    if "train_watch_next" in st.session_state:
+        st.session_state["train_monitor"] = st.session_state.pop("train_watch_next")
     if st.session_state.get("train_monitor") not in names:
         st.session_state["train_monitor"] = names[0]
     name = st.selectbox("Watch run", names, key="train_monitor")
@@ -273,9 +277,10 @@ def _controls(run: Run, state: str) -> None:
             args += ["--steps" if config.steps else "--epochs", str(int(more))]
         try:
             _launch(run, args)
-            st.toast(f"Resuming {run.name}...")
         except RunLockedError as e:
             st.warning(str(e))
+        else:
+            st.rerun()  # redraw at once as "starting"
 
 
 CHARTS = (
@@ -294,10 +299,9 @@ def _charts(frame: pd.DataFrame) -> None:
         long = frame[["step", *present]].rename(columns=series).melt("step", var_name="series", value_name="value")
         chart = (alt.Chart(long, title=title).mark_line(point=len(frame) < 30)
                  .encode(x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=None),
-                         color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
-                         tooltip=["step", "series", alt.Tooltip("value:Q", format=".4f")])
-                 .properties(height=220))
-        col.altair_chart(chart, width="stretch")
+                         color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None)),
+                         tooltip=["step", "series", alt.Tooltip("value:Q", format=".4f")]))
+        col.altair_chart(chart, width="stretch", height=300)  # Streamlit's theme pads: the plot gets ~200 px
 
 
 @st.fragment(run_every=5)
@@ -354,5 +358,8 @@ def runs_table() -> None:
 st.title("Train")
 st.caption("Training runs as its own process: it carries on if you close this tab. Everything shown here is "
            f"read from the run folders under `{ui.runs_root()}`.")
-new_run_form()
+if "train_flash" in st.session_state:
+    st.success(st.session_state.pop("train_flash"))
 monitor()
+with st.expander("Start a new run", expanded=not list_runs(ui.runs_root()), icon=":material/add:"):
+    new_run_form()
