@@ -165,6 +165,9 @@ def test_every_page_in_a_real_browser(server, browser, tmp_path):
     first_render = time.perf_counter() - started
     wait_idle(page)
     idle_rss = rss_mb(process.pid)
+    device = page.get_by_text("Computing on").first.inner_text()
+    if shutil.which("nvidia-smi") is None and not Path("/proc/driver/nvidia/gpus").exists():
+        assert "CPU" in device, device
     print(f"\nstreamlit run -> first home page with samples: {first_render:.1f} s; "
           f"server RSS at idle with a model loaded: {idle_rss:.0f} MB")
 
@@ -194,10 +197,19 @@ def test_new_samples_button_in_the_browser(server, browser):
     assert_no_errors(page, "home after New samples")
 
 
-if shutil.which("nvidia-smi") is None:
-    def test_home_says_cpu(server, browser):
-        url, _, _ = server
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_text("Computing on the").wait_for(timeout=60_000)
-        assert "CPU" in page.get_by_text("Computing on the").inner_text()
+def test_a_bad_upload_is_refused_with_one_line(server, browser, tmp_path):
+    """The real upload path (in memory, then checked) with a file that only pretends to be a zip."""
+    url, _, _ = server
+    fake = tmp_path / "images.zip"
+    fake.write_bytes(b"this is not a zip archive")
+    page = browser.new_page(viewport={"width": 1360, "height": 1500})
+    page.goto(f"{url}/train")
+    page.get_by_text("Start a new run").click()
+    page.get_by_text("Upload a .zip").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(fake))
+    page.get_by_text("images.zip").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Start training").click()
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    error.wait_for(timeout=30_000)
+    assert "not a valid .zip" in error.inner_text()
+    assert "Traceback" not in page.locator("body").inner_text()
