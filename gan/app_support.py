@@ -218,8 +218,7 @@ def gpu_names() -> list[str]:
     smi = shutil.which("nvidia-smi")
     if smi:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=3).stdout
-            names = [m.group(1).strip() for m in re.finditer(r"GPU \d+: (.+?)(?: \(UUID.*)?$", out, re.M)]
+            names = parse_nvidia_smi(subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=3).stdout)
             if names:
                 return names
     names = []
@@ -229,6 +228,11 @@ def gpu_names() -> list[str]:
             if found:
                 names.append(found.group(1).strip())
     return names
+
+
+def parse_nvidia_smi(listing: str) -> list[str]:
+    """GPU names from `nvidia-smi -L` lines like 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)'."""
+    return [m.group(1).strip() for m in re.finditer(r"^GPU \d+: (.+?)(?: \(UUID:.*\))?\s*$", listing, re.M)]
 
 
 def device_line() -> tuple[str, bool]:

@@ -378,3 +378,13 @@ def test_public_mode_reads_no_server_paths(run_env, monkeypatch):
     at.switch_page("pages/compare.py").run()
     assert_clean(at)
     assert not at.text_input
+
+
+def test_gpu_names_from_nvidia_smi():
+    from gan import app_support as ui
+
+    listing = ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab)\n"
+               "GPU 1: NVIDIA GeForce RTX 4090 (UUID: GPU-11111111-2222-3333-4444-555555555555)\n"
+               "  MIG 3g.40gb     Device  0: (UUID: MIG-0a1b2c3d)\n")
+    assert ui.parse_nvidia_smi(listing) == ["NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090"]
+    assert ui.parse_nvidia_smi("No devices were found\n") == []
