@@ -38,7 +38,7 @@ def home() -> None:
     info = ui.model_info(run, ui.load_model(run))
     caption = f"64 samples, seed {seed}"
     if info.num_classes:
-        caption += " - classes cycle along each row: " + ", ".join(info.class_names[:8])
+        caption += " - classes take turns, cell by cell: " + ", ".join(info.class_names[:10])
     st.image(grid, caption=caption, width=420, output_format="PNG")
 
 

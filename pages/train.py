@@ -48,7 +48,6 @@ def _launch(run: Run, args: list[str]) -> None:
 
 
 def new_run_form() -> None:
-    st.subheader("New run")
     offered = [s for s in SOURCES if not (ui.public_mode() and s == SOURCES[1])]
     source = st.radio("Training data", offered, horizontal=True, key="train_source")
     presets = preset_names()
@@ -119,7 +118,7 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         return
     run = Run(ui.runs_root() / name)
     if run.path.exists():
-        st.error(f"A run named '{name}' already exists: pick another name, or resume it below.")
+        st.error(f"A run named '{name}' already exists: pick another name, or resume it under Runs.")
         return
     if source == SOURCES[1] and not (data_path or "").strip():
         st.error("Enter the path of a folder, .zip or .npz to train on.")
@@ -182,7 +181,7 @@ def monitor() -> None:
     st.subheader("Runs")
     names = _run_names()
     if not names:
-        st.info("No runs yet: start one above.")
+        st.info("No runs yet: start one below.")
         return
     if "train_watch_next" in st.session_state:
         st.session_state["train_monitor"] = st.session_state.pop("train_watch_next")
