@@ -156,7 +156,7 @@ def model_info(run: Run, model: keras.Model) -> ModelInfo:
 
 def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
                 truncation: float | None = None) -> np.ndarray:
-    """A grid image of `n` samples (classes cycle per row for conditional models).
+    """A grid image of `n` samples (conditional models: classes take turns, cell by cell).
 
     Cached per model version and arguments: a big generator takes seconds for 64 images on a
     CPU, and page revisits or unrelated widget changes should not pay that again.
