@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 2
 BATCH = 8
 IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
-STEPS = 40
+STEPS = 60  # > 5 kills x (8 steps + the sleep): the kills always land before the end
 KILLS = 5
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -129,7 +129,7 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
             else:
                 # A random step, then a random instant inside it (a step, its metric row, a grid
                 # or a checkpoint write): counted in steps, so a fast machine cannot finish first.
-                wait_until_stepping(run, proc, past_step=ckpt_step + rng.randrange(4))
+                wait_until_stepping(run, proc, past_step=ckpt_step + rng.randrange(8))
                 time.sleep(rng.uniform(0.0, 0.15))
                 proc.send_signal(signal.SIGKILL)
         finally:
