@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gan.files import atomic_write_bytes
+from gan.security import NotAllowedError, check_model_file
 
 if TYPE_CHECKING:
     import keras
@@ -38,13 +39,46 @@ def load_generator(path: str | Path) -> keras.Model:
     if path.stat().st_size > MAX_MODEL_BYTES:
         raise ModelError(f"{path.name} is larger than {MAX_MODEL_BYTES // 2**20} MB")
     try:
+        check_model_file(path)
+    except NotAllowedError as e:
+        raise ModelError(f"cannot load: {e}") from None
+    try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(f"cannot load {path.name}: {first_line}") from None
-    if not isinstance(model, keras.Model) or len(model.inputs) not in (1, 2):
-        raise ModelError(f"{path.name} is not a generator (expects z, or z and label)")
+    problem = _contract_problem(model)
+    if problem:
+        raise ModelError(f"{path.name} is not a generator: {problem}")
     return model
+
+
+def _contract_problem(model) -> str | None:
+    """What breaks the preset contract (z (B, d) [+ int label (B,)] -> one (B, S, S, 3) image), or None.
+
+    Checked from the model's declared shapes, so a discriminator or a classifier is refused
+    with a sentence instead of failing later inside a grid or an image encoder.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return "not a Keras model"
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    if len(inputs) not in (1, 2):
+        return f"it takes {len(inputs)} inputs (expects z, or z and label)"
+    z = inputs[0]
+    if len(z.shape) != 2 or z.shape[-1] is None:
+        return f"its first input has shape {tuple(z.shape)} (expects a latent vector (batch, dim))"
+    if len(inputs) == 2:
+        label = inputs[1]
+        if len(label.shape) != 1 or "int" not in str(label.dtype):
+            return f"its second input is {label.dtype} {tuple(label.shape)} (expects integer labels (batch,))"
+    if len(outputs) != 1:
+        return f"it has {len(outputs)} outputs (expects one image batch)"
+    shape = tuple(outputs[0].shape)
+    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
+        return f"its output has shape {shape} (expects square RGB images (batch, size, size, 3))"
+    return None
 
 
 def latent_dim(model: keras.Model) -> int:

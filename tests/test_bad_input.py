@@ -178,20 +178,10 @@ def test_the_lambda_bait_is_live(lambda_model, tmp_path):
         marker.unlink(missing_ok=True)
 
 
-# Model files that are valid Keras but break the generator contract. `gan.sampling.load_generator`
-# only counts inputs, so these get past it: reported to the lead with a proposed check (output
-# (B, S, S, 3), z of rank 2, optional int label of rank 1).
-CONTRACT = pytest.mark.xfail(reason="load_generator does not check the generator contract yet", strict=False)
-
-
-@pytest.mark.parametrize(("command", "name"), [
-    ("sample", "discriminator"),  # refused when called: its input is an image, not z
-    pytest.param("info", "discriminator", marks=CONTRACT),  # described as "generator ... output (1,)"
-    pytest.param("sample", "not_an_image", marks=CONTRACT),  # ValueError traceback in make_grid
-    pytest.param("info", "not_an_image", marks=CONTRACT),
-    pytest.param("sample", "wrong_channels", marks=CONTRACT),  # TypeError traceback in PIL
-    pytest.param("info", "wrong_channels", marks=CONTRACT),
-])
+# Model files that are valid Keras but break the generator contract (z (B, d) [+ int label (B,)] ->
+# one (B, S, S, 3) image): refused by `load_generator` from their declared shapes, before any sampling.
+@pytest.mark.parametrize("command", ["sample", "info"])
+@pytest.mark.parametrize("name", ["discriminator", "not_an_image", "wrong_channels"])
 def test_model_that_is_not_a_generator_exits_2(tmp_path, capsys, models, name, command):
     out = tmp_path / "out.png"
     argv = ["sample", "--model", str(models[name]), "--out", str(out)] if command == "sample" \
@@ -200,7 +190,7 @@ def test_model_that_is_not_a_generator_exits_2(tmp_path, capsys, models, name, c
         code, err = run_cli(capsys, *argv)
     except Exception as e:  # an uncaught error is a traceback and exit 1 for the user
         pytest.fail(f"uncaught {type(e).__name__}: {e}")
-    assert code == 2 and err.startswith("error:"), err
+    assert code == 2 and err.startswith("error:") and "not a generator" in err, err
     assert not out.exists()
 
 
