@@ -8,6 +8,7 @@ Train page and an empty app start fast.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from gan.runs import Run, RunLockedError, list_runs
 
 if TYPE_CHECKING:
     import keras
+    import pandas as pd
 
 log = logging.getLogger("gan.app")
 
@@ -278,6 +280,211 @@ def evals_summary(run: Run) -> dict[str, tuple[float, float | None]]:
         return {}
     return {name: (float(value), float(latest[f"{name}_floor"]) if f"{name}_floor" in latest else None)
             for name, value in latest.items() if not name.endswith(("_floor", "_std"))}
+
+
+# --- evaluation (the Evaluate page) ---------------------------------------------------------------
+
+EXTRACTOR_WORDS = {
+    "cifar": "features of the project's CIFAR-10 classifier",
+    "inception": "Keras InceptionV3 features (close to, not equal to, published FIDs)",
+    "pixels": "raw pixels",
+}
+
+
+def read_evals(run: Run) -> pd.DataFrame:
+    """The run's evals.csv (gan.metrics' long format) with numeric step/value/n/time.
+
+    Empty, with the usual columns, when there is no file or it cannot be parsed. A line the trainer
+    is appending right now, and rows without a number, are dropped rather than failing the page.
+    """
+    import pandas as pd
+
+    from gan.metrics import EVAL_COLUMNS
+
+    empty = pd.DataFrame(columns=list(EVAL_COLUMNS))
+    try:
+        text = run.evals_path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return empty
+    if not text.endswith("\n"):  # append_evals writes whole lines: a last line without one is still being written
+        text = text[:text.rfind("\n") + 1]
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype={"metric": str, "reference": str, "extractor": str})
+    except Exception:  # empty or foreign file: show nothing rather than fail
+        return empty
+    if not {"step", "metric", "value"} <= set(frame.columns):
+        return empty
+    for column in EVAL_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    for column in ("step", "value", "n", "time"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.dropna(subset=["step", "metric", "value"]).reset_index(drop=True)
+
+
+def score_names(evals: pd.DataFrame) -> list[str]:
+    """Metrics with scores of their own, in first-seen order (`<metric>_floor` / `_std` rows ride along)."""
+    return [name for name in dict.fromkeys(evals["metric"]) if not name.endswith(("_floor", "_std"))]
+
+
+def score_history(evals: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per measurement of `metric` (step, value, n, reference, extractor, time) with its `floor`,
+    in the order they were written.
+
+    A floor row is written in the same append as its score (same step, n and time), so that is
+    the join; measurements without a floor (nan, e.g. class accuracy) get NaN.
+    """
+    keys = ["step", "n", "time"]
+    scores = evals[evals["metric"] == metric]
+    floors = (evals[evals["metric"] == f"{metric}_floor"][[*keys, "value"]]
+              .drop_duplicates(keys, keep="last").rename(columns={"value": "floor"}))
+    return scores.merge(floors, on=keys, how="left").reset_index(drop=True)  # keeps the file's order
+
+
+def latest_scores(evals: pd.DataFrame) -> dict[str, dict]:
+    """{metric: its latest measurement as a dict}: the last one written (evals.csv is append-only)."""
+    latest = {}
+    for name in score_names(evals):
+        rows = score_history(evals, name)
+        if not rows.empty:
+            latest[name] = rows.iloc[-1].to_dict()
+    return latest
+
+
+def metric_hint(name: str) -> str:
+    """Which way is good, so a chart of numbers can be read at all."""
+    if name.startswith(("fd_", "kid_")):
+        return "Lower is better."
+    if name.startswith("nn_psnr"):
+        return "Higher means closer copies of training images (memorization); compare with the floor."
+    return "Higher is better."
+
+
+def describe_reference(reference: object) -> str:
+    """'data.npz:64' (gan.metrics' `<source>:<count>`) -> 'data.npz (64 real images)'."""
+    text = "" if reference is None or reference != reference else str(reference)  # NaN != NaN
+    source, _, count = text.rpartition(":")
+    if source and count.isdigit():
+        return f"{source} ({int(count):,} real images)"
+    return text or "the training data"
+
+
+def measured_caption(score: dict) -> str:
+    """How a score was measured, in words: sample count, reference set, features, floor, direction.
+
+    Honest numbers are a product rule: a score without its sample count and floor invites
+    comparisons that do not hold (FD falls as n grows, for real images too).
+    """
+    n = score.get("n")
+    count = f"{int(n):,} generated samples" if n == n and n is not None else "generated samples"
+    extractor = str(score.get("extractor") or "")
+    features = EXTRACTOR_WORDS.get(extractor, f"{extractor} features" if extractor else "unknown features")
+    text = (f"Latest **{score['value']:.4g}** at step {int(score['step']):,}: {count} against "
+            f"{describe_reference(score.get('reference'))}, in {features}.")
+    floor = score.get("floor")
+    if floor is not None and floor == floor:
+        text += f" Dashed: the real-vs-real floor, {floor:.4g} (held-out real images at the same count)."
+    return f"{text} {metric_hint(str(score['metric']))}"
+
+
+COMPARE_COLUMNS = ("run", "source", "preset", "conditional", "epoch", "step", "state")  # then <metric>, <metric> n
+
+
+def compare_choices() -> list[ModelChoice]:
+    """The shipped checkpoints the model picker offers, then every run (with or without a generator yet)."""
+    shipped = [c for c in model_choices() if c.shipped]
+    return shipped + [ModelChoice(run, False) for run in list_runs(runs_root())]
+
+
+def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
+    """One row per run: what it is, how far it trained, and the latest value (and n) of each metric.
+
+    Cells are empty (None/NaN) where a run does not say, e.g. a shipped checkpoint without status.json.
+    """
+    import pandas as pd
+
+    rows, metric_order = [], {}
+    for choice in choices:
+        run = choice.run
+        try:
+            config = run.config()
+        except (OSError, ValueError):
+            config = None
+        status = run.status() if run.status_path.is_file() else {}
+        row = {"run": run.name, "source": "pretrained" if choice.shipped else "run",
+               "preset": config.preset if config else None,
+               "conditional": ("yes" if config.conditional else "no") if config else None,
+               "epoch": status.get("epoch"), "step": status.get("step"), "state": status.get("state")}
+        for name, score in latest_scores(read_evals(run)).items():
+            metric_order.setdefault(name, None)
+            row[name] = score["value"]
+            row[f"{name} n"] = score["n"]
+        rows.append(row)
+    columns = [*COMPARE_COLUMNS, *(c for name in metric_order for c in (name, f"{name} n"))]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ["epoch", "step", *(f"{name} n" for name in metric_order)]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    return frame
+
+
+def metric_catalogue() -> list[dict]:
+    """Every registered metric with its default sample count, features, description and what it lacks here.
+
+    Availability comes from gan.metrics.check_available, which looks for files only (no TensorFlow).
+    """
+    from gan import metrics
+
+    rows = []
+    for name, spec in metrics.METRICS.items():
+        try:
+            metrics.check_available([name])
+            missing = None
+        except metrics.MetricError as e:
+            missing = str(e)
+        rows.append({"metric": name, "samples": spec.n, "features": spec.extractor or "pixels",
+                     "measures": spec.doc, "missing": missing})
+    return rows
+
+
+def save_refusal(run: Run, shipped: bool, demo: bool) -> str | None:
+    """None when a new score may be appended to the run's evals.csv, else why not (said to the user).
+
+    Shipped checkpoints may live on a read-only mount; and in demo mode their scores stay as shipped,
+    so a visitor's 64-sample score does not become the model's headline number.
+    """
+    if demo and shipped:
+        return "demo mode keeps the pretrained models' scores as shipped"
+    target = run.evals_path if run.evals_path.exists() else run.path
+    if not os.access(target, os.W_OK):
+        return f"{target} is read-only"
+    return None
+
+
+class _ScratchEvals(Run):
+    """The same run, but its evals.csv lives in a scratch folder: scores a read-only run without writing to it."""
+
+    def __init__(self, path: str | Path, scratch: str | Path):
+        super().__init__(path)
+        self._scratch = Path(scratch)
+
+    @property
+    def evals_path(self) -> Path:
+        return self._scratch / "evals.csv"
+
+
+def evaluate(run: Run, names: list[str], n: int | None, save: bool) -> list:
+    """gan.metrics.evaluate_run (sampling, reference statistics, scores, floors), appended to evals.csv
+    only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when a metric
+    cannot be computed here, and DataError / ModelError for a missing dataset or generator.
+    """
+    import tempfile
+
+    from gan import metrics
+
+    if save:
+        return metrics.evaluate_run(run, names, n=n)
+    with tempfile.TemporaryDirectory(prefix="gan-eval-") as scratch:
+        return metrics.evaluate_run(_ScratchEvals(run.path, scratch), names, n=n)
 
 
 # --- starting runs -------------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Evaluate: each metric over a run's checkpoints, a table comparing runs, and scoring a generator now.
+
+Everything shown is read from the runs' evals.csv (gan.metrics' long format), so scores written by
+`python -m gan evaluate` on a GPU box, by the trainer's live FD, or by this page all look the same.
+Every score is drawn beside its real-vs-real floor and captioned with how it was measured: a number
+without its sample count and reference set invites comparisons that do not hold.
+
+TensorFlow is imported only when "Evaluate now" runs (gan.metrics and gan.app_support are lazy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from gan import app_support as ui
+from gan import metrics, security
+from gan.runs import Run
+
+FLASH = "evaluate_flash"  # session_state: the message to show after the rerun that follows a saved evaluation
+UNSAVED = "evaluate_unsaved"  # session_state: (run path, results frame, why not saved) of the last unsaved one
+MAX_SAMPLES = 50_000
+CLI_HINT = "python -m gan evaluate --run-dir {path} --metrics " + metrics.LIVE_METRIC
+
+
+@st.cache_resource
+def _evaluation_lock() -> threading.Lock:
+    """One evaluation at a time per server: each takes all the CPU there is for a minute or more."""
+    return threading.Lock()
+
+
+def sample_cap() -> int | None:
+    """Demo mode caps generated samples, so one visitor cannot hold the shared machine for long."""
+    return security.limits().max_export_images if security.demo_mode() else None
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+
+def metric_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
+    """Value over step (points too: there are often only a few), one colour per sample count, with
+    each count's latest real-vs-real floor as a dashed rule of the same colour."""
+    data = history.assign(samples=[f"n={int(n):,}" if n == n else "n=?" for n in history["n"]])
+    colour = alt.Color("samples:N", legend=alt.Legend(orient="top", title=None))
+    lines = alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format=",d", tickMinStep=1)),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".4~r")), color=colour,
+        tooltip=["step", alt.Tooltip("value:Q", format=".4g"), "n", "reference", "extractor",
+                 alt.Tooltip("floor:Q", format=".4g", title="floor")])
+    floors = data.dropna(subset=["floor"]).groupby("samples", as_index=False)[["floor"]].last()
+    rules = alt.Chart(floors).mark_rule(strokeDash=[6, 4]).encode(
+        y="floor:Q", color=colour, tooltip=[alt.Tooltip("floor:Q", format=".4g", title="real-vs-real floor"),
+                                            "samples"])
+    return alt.layer(lines, rules, title=metric)
+
+
+def history_section(run: Run) -> None:
+    st.subheader(f"Scores of {run.name} over training")
+    evals = ui.read_evals(run)
+    names = ui.score_names(evals)
+    if not names:
+        st.info(f"**{run.name}** has no scores yet. Score it with **Evaluate now** below, or from a shell "
+                f"(faster on a GPU box): `{CLI_HINT.format(path=run.path)}`.", icon=":material/info:")
+        return
+    latest = ui.latest_scores(evals)
+    cols = st.columns(2)
+    for i, name in enumerate(names):
+        with cols[i % 2]:
+            st.altair_chart(metric_chart(ui.score_history(evals, name), name), width="stretch", height=280)
+            st.caption(ui.measured_caption(latest[name]))
+
+
+# --- evaluate now -------------------------------------------------------------------------------
+
+
+def catalogue_section(catalogue: list[dict]) -> None:
+    """What each metric measures, and what this machine lacks for it (with the command that fixes it)."""
+    with st.expander("What each metric measures", icon=":material/help:"):
+        frame = pd.DataFrame(catalogue).rename(columns={"samples": "default samples"})
+        frame["ready"] = ["yes" if m is None else "no" for m in frame["missing"]]
+        st.dataframe(frame[["metric", "measures", "default samples", "features", "ready"]], hide_index=True,
+                     width="stretch")
+        for row in catalogue:
+            if row["missing"]:
+                st.caption(f":material/block: {row['missing']}")
+
+
+def evaluate_form(run: Run, shipped: bool) -> None:
+    catalogue = ui.metric_catalogue()
+    ready = [row["metric"] for row in catalogue if row["missing"] is None]
+    docs = {row["metric"]: row for row in catalogue}
+    default = [m for m in (metrics.LIVE_METRIC, "nn_psnr1k") if m in ready][:1]
+    cap = sample_cap()
+    st.subheader("Evaluate now")
+    st.caption("Samples the generator (seed 0), scores it against its training data and, where the folder is "
+               "writable, appends the result to its evals.csv. On a CPU this takes a minute or more; the first "
+               "time on a dataset also computes its reference statistics (cached afterwards).")
+    with st.form("evaluate"):
+        chosen = st.multiselect(
+            "Metrics", list(docs), default=default, key="evaluate_metrics",
+            format_func=lambda m: m if docs[m]["missing"] is None else f"{m} (not available here)",
+            help="fd_cifar2k is the cheap one. Each metric's name says its default sample count.")
+        placeholder = "each metric's own count" if cap is None else None
+        n = st.number_input("Generated samples", 2, cap or MAX_SAMPLES, cap, key="evaluate_n",
+                            placeholder=placeholder,
+                            help=("Fewer samples: faster, noisier, and a higher FD (the floor shows by how much)."
+                                  + (f" Capped at {cap} in this demo." if cap else "")))
+        go = st.form_submit_button("Evaluate", type="primary", icon=":material/analytics:")
+    catalogue_section(catalogue)
+    if go:
+        run_evaluation(run, shipped, chosen, None if n is None else int(n), cap)
+
+
+def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap: int | None) -> None:
+    """Check, compute (one at a time per server), then save and rerun, or show the scores unsaved."""
+    if not names:
+        st.warning("Choose at least one metric.")
+        return
+    if cap is not None:
+        n = min(n or cap, cap)
+    try:
+        metrics.check_available(names)  # a missing classifier or Inception download fails here, in one line
+    except metrics.MetricError as e:
+        st.error(f"Cannot evaluate: {e}", icon=":material/error:")
+        return
+    refusal = ui.save_refusal(run, shipped, security.demo_mode())
+    lock = _evaluation_lock()
+    if not lock.acquire(blocking=False):
+        st.warning("Another evaluation is running on this server; try again when it has finished.")
+        return
+    try:
+        started = time.perf_counter()
+        what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
+        with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
+            results = ui.evaluate(run, names, n, save=refusal is None)
+        seconds = time.perf_counter() - started
+    except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
+        st.error(f"Could not evaluate: {ui.friendly_message(e)}", icon=":material/error:")
+        return
+    finally:
+        lock.release()
+    summary = ", ".join(f"{r.metric} {r.value:.4g}" + (f" (floor {r.floor:.4g})" if r.floor == r.floor else "")
+                        for r in results if not r.metric.endswith("_std"))
+    if refusal is None:
+        st.session_state[FLASH] = f"Scored {run.name} in {ui.duration(seconds)}: {summary}. Saved to evals.csv."
+        st.session_state.pop(UNSAVED, None)
+        st.rerun()
+    frame = pd.DataFrame([{"metric": r.metric, "value": r.value, "floor": r.floor if r.floor == r.floor else None,
+                           "n": r.n, "reference": r.reference, "features": r.extractor} for r in results])
+    st.session_state[UNSAVED] = (str(run.path), frame, refusal)
+
+
+def unsaved_results(run: Run) -> None:
+    """The last scores that could not be saved (read-only folder, demo), until another run is picked."""
+    kept = st.session_state.get(UNSAVED)
+    if not kept or kept[0] != str(run.path):
+        return
+    _, frame, refusal = kept
+    st.info(f"Not saved: {refusal}. These scores are shown here only.", icon=":material/lock:")
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+# --- compare ------------------------------------------------------------------------------------
+
+
+def compare_section() -> None:
+    st.subheader("Compare runs")
+    table = ui.compare_table(ui.compare_choices())
+    if table.empty:
+        st.caption("No runs to compare yet.")
+        return
+    scores = [c for c in table.columns if c not in ui.COMPARE_COLUMNS and not c.endswith(" n")]
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores})
+    st.caption("The latest score of each metric per run, with the number of generated samples it used (`n`). "
+               "Compare runs at the same `n` and reference set: FD-like scores fall as `n` grows.")
+
+
+# --- page ---------------------------------------------------------------------------------------
+
+
+def empty_state() -> None:
+    st.info("Nothing to evaluate yet: train a run on the **Train** page (a few minutes with the `tiny` preset), "
+            "or put a pretrained run folder under `checkpoints/`. Its scores appear here.", icon=":material/info:")
+    with contextlib.suppress(Exception):  # page_link needs the app's navigation (absent when run on its own)
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+def main() -> None:
+    st.title("Evaluate")
+    st.caption("How close the generated images are to the real ones, per checkpoint. Every score comes with its "
+               "floor: what real held-out images get at the same sample count.")
+    if FLASH in st.session_state:
+        st.success(st.session_state.pop(FLASH), icon=":material/check_circle:")
+    choices = ui.model_choices()
+    if not choices:
+        empty_state()
+        if ui.compare_choices():  # runs that have not saved a generator yet can still be compared
+            compare_section()
+        return
+    run = ui.pick_model()
+    shipped = next(c.shipped for c in choices if c.run.path == run.path)
+    history_section(run)
+    evaluate_form(run, shipped)
+    unsaved_results(run)
+    compare_section()
+
+
+main()
