@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from gan import app_support as ui
+from gan import security
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,5 +82,7 @@ def pages() -> list:
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/auto_awesome:", layout="wide")
 page = st.navigation(pages())
+if security.demo_mode():
+    st.sidebar.caption(f":material/shield: {ui.demo_summary(security.limits())}")
 with ui.friendly_errors(page.title):
     page.run()

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from gan.runs import Run, RunLockedError, list_runs
+from gan.runs import Run, RunLockedError, list_runs, start_training
+from gan.security import UNLIMITED, Limits, NotAllowedError
 
 if TYPE_CHECKING:
     import keras
@@ -45,9 +48,11 @@ def checkpoints_root() -> Path:
     return Path(os.environ.get("GAN_CHECKPOINTS_DIR") or REPO / "checkpoints")
 
 
-def public_mode() -> bool:
-    """$GAN_PUBLIC=1 (e.g. on Streamlit Community Cloud): no reading of arbitrary server paths."""
-    return os.environ.get("GAN_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+def demo_summary(limits: Limits) -> str:
+    """What demo mode allows, in one sentence for the pages (gan.security decides whether it is on)."""
+    return (f"Demo mode: uploads up to {limits.max_upload_mb} MB and {limits.max_images:,} images, at most "
+            f"{limits.max_epochs} epochs, {limits.max_concurrent_trainings} training at a time, exports of "
+            f"up to {limits.max_export_images:,} images; no paths on the server.")
 
 
 def validate_run_name(name: str) -> str | None:
@@ -522,9 +527,11 @@ def train_args(fields: dict) -> list[str]:
     return [*args, "--quiet"]
 
 
-def check_upload(data: bytes) -> int:
+def check_upload(data: bytes, limits: Limits = UNLIMITED) -> int:
     """Refuse an uploaded zip that is too big, not a zip, or has no images; returns its image count.
 
+    The general caps (MAX_UPLOAD_BYTES, MAX_UPLOAD_MEMBERS) always hold; `limits` (demo mode:
+    gan.security.limits()) adds its upload size and image count, raising NotAllowedError.
     gan.data enforces the rest (unsafe member names, zip bombs, oversized images) when it reads it.
     """
     import io
@@ -532,6 +539,7 @@ def check_upload(data: bytes) -> int:
 
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the upload is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    limits.check("max_upload_mb", round(len(data) / 2**20, 1), " MB")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = zf.namelist()
@@ -542,7 +550,73 @@ def check_upload(data: bytes) -> int:
     images = [n for n in names if Path(n).suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}]
     if not images:
         raise ValueError("the zip holds no images; expected <class>/<image>.png (or .jpg) entries")
+    limits.check("max_images", len(images))
     return len(images)
+
+
+def check_train_limits(fields: dict, limits: Limits) -> None:
+    """NotAllowedError when the form asks for more than `limits` allow (epochs, images, steps)."""
+    limits.check("max_epochs", fields.get("epochs") or 0)
+    if fields.get("limit") is not None:
+        limits.check("max_images", fields["limit"])
+    if limits.max_epochs is not None and fields.get("steps") is not None:
+        raise NotAllowedError("this demo counts training in epochs; leave 'Stop after steps' empty")
+
+
+@st.cache_resource
+def _launches() -> tuple[threading.Lock, dict[str, tuple[subprocess.Popen, float]]]:
+    """{run path: (process, launch time)} of trainings this server started, shared by every session
+    (browser tab), and the lock that makes check-then-start one step across sessions.
+
+    A trainer takes its run's lock only after importing TensorFlow (seconds), so until then only
+    this knows a training is starting.
+    """
+    return threading.Lock(), {}
+
+
+def _still_starting(path: str, process: subprocess.Popen, launched_at: float) -> bool:
+    """Alive, and the trainer has written no status since its launch (it writes one only while
+    holding the run's lock, so from then on the lock tells; an exiting trainer no longer counts)."""
+    return process.poll() is None and (Run(path).status().get("updated_at") or 0.0) < launched_at
+
+
+def active_trainings(root: Path | None = None) -> list[str]:
+    """Runs under `root` (default runs_root()) being trained now: a process holds the run's lock,
+    or a process started from this app has not reached the point of taking it yet."""
+    root = runs_root() if root is None else Path(root)
+    _, launched = _launches()
+    for path, (process, launched_at) in list(launched.items()):
+        if not _still_starting(path, process, launched_at):
+            launched.pop(path, None)
+    names = {Path(path).name for path in launched if Path(path).parent == root}
+    if root.is_dir():
+        names |= {p.name for p in root.iterdir() if p.is_dir() and Run(p).is_locked()}
+    return sorted(names)
+
+
+def check_training_slot(busy: list[str], limits: Limits) -> None:
+    """NotAllowedError (naming the cap) when `busy` runs already fill `limits.max_concurrent_trainings`."""
+    cap = limits.max_concurrent_trainings
+    if cap is None or len(busy) < cap:
+        return
+    shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
+    raise NotAllowedError(f"this demo trains at most {cap} run{'' if cap == 1 else 's'} at a time and "
+                          f"{shown} {'is' if len(busy) == 1 else 'are'} training now; "
+                          "try again when it has finished")
+
+
+def launch_training(run: Run, args: list[str], limits: Limits = UNLIMITED) -> subprocess.Popen:
+    """Start `python -m gan train` for `run` (gan.runs.start_training), unless the run is training
+    already (RunLockedError) or `limits` allow no further training now (NotAllowedError)."""
+    guard, launched = _launches()
+    with guard:
+        busy = active_trainings(run.path.parent)
+        if run.name in busy:
+            raise RunLockedError(f"run {run.name} is already being trained; stop it first")
+        check_training_slot(busy, limits)
+        process = start_training(run.path, args)
+        launched[str(run.path)] = (process, time.time())
+    return process
 
 
 def check_data(source: str) -> str:
@@ -575,6 +649,18 @@ def last_error_line(run: Run) -> str | None:
 # --- export -------------------------------------------------------------------------------------
 
 MAX_EXPORT = 10_000
+
+
+def export_cap(limits: Limits = UNLIMITED) -> int:
+    """The most images one export may hold: MAX_EXPORT, or the demo's cap when lower."""
+    return min(MAX_EXPORT, limits.max_export_images or MAX_EXPORT)
+
+
+def check_export(n: int, limits: Limits = UNLIMITED) -> None:
+    """NotAllowedError (one line) when an export of `n` images is over the cap."""
+    limits.check("max_export_images", n)
+    if n > MAX_EXPORT:
+        raise NotAllowedError(f"at most {MAX_EXPORT:,} images per export (asked for {n:,})")
 
 
 def export_zip(images: np.ndarray, labels: np.ndarray | None, class_names: list[str]) -> bytes:

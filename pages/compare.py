@@ -3,6 +3,10 @@
 The real images come from the run's own data source (config.json's `data`), at most 5,000
 of them, loaded once per source. A generated image whose nearest training image has a very
 high PSNR is a hint that the generator copies rather than invents.
+
+Another source can be typed in (not in demo mode); it must lie inside the allowed data folders
+(gan.security.check_data_source, GAN_DATA_ROOTS). The run's own `data` is used as recorded: the
+Train page checked it when the run started, or the owner chose it on the command line.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import numpy as np
 import streamlit as st
 
 from gan import app_support as ui
-from gan import explore, sampling
+from gan import explore, sampling, security
 from gan.runs import Run
+from gan.security import NotAllowedError
 
 DATA_LIMIT = 5000
 PER_CLASS = 8
@@ -32,21 +37,31 @@ def _data_or_help(run: Run):
 
     config = run.config()
     source = config.data
-    if not ui.public_mode():  # a public deployment must not read arbitrary server paths
+    demo = security.demo_mode()
+    if not demo:  # a public deployment must not read arbitrary server paths
         with st.expander("Data source", expanded=False):
             source = st.text_input("Training data to compare with", config.data, key=f"compare_source_{run.name}",
-                                   help="cifar10, a folder or .zip of <class>/<image>, or an .npz.").strip()
+                                   help="cifar10, a folder or .zip of <class>/<image>, or an .npz, inside the "
+                                   "allowed data folders (GAN_DATA_ROOTS).").strip() or config.data
+    if source != config.data:
+        try:
+            source = security.check_data_source(source)
+        except NotAllowedError as e:
+            st.warning(f"The training data is not available: {e}.")
+            st.caption("The app reads data only inside its allowed folders: "
+                       + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
+                       + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
+            return None
     try:
-        return training_data(source or config.data, config.image_size)
+        return training_data(source, config.image_size)
     except DataError as e:
         st.warning(f"The training data is not available: {e}")
-        if (source or config.data).lower() == "cifar10":
-            st.markdown("CIFAR-10 is downloaded by Keras on first use, and this machine could not fetch it. "
-                        "Copy `cifar-10-batches-py` into `~/.keras/datasets/`, or enter a folder, .zip or "
-                        ".npz of the same images under **Data source** above.")
+        elsewhere = "" if demo else " Or enter where the data is now under **Data source** above."
+        if source.lower() == "cifar10":
+            st.markdown("CIFAR-10 is downloaded by Keras on first use, and this machine could not fetch it: "
+                        "copy `cifar-10-batches-py` into `~/.keras/datasets/`." + elsewhere)
         else:
-            st.markdown(f"This model was trained on `{config.data}`, which this machine cannot read. "
-                        "Enter where the data is now under **Data source** above (not offered in public mode).")
+            st.markdown(f"This model was trained on `{config.data}`, which this machine cannot read." + elsewhere)
         return None
 
 

@@ -1,7 +1,8 @@
 """Export: many generated images at once, as a .zip of PNGs (with labels.csv) or an .npz.
 
-The images are built in memory in batches with a progress bar; the cap keeps one request
-from tying up the server for minutes.
+The images are built in memory in batches with a progress bar; the cap (MAX_EXPORT, lower in
+demo mode: gan.security.limits().max_export_images) keeps one request from tying up the server
+for minutes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import numpy as np
 import streamlit as st
 
 from gan import app_support as ui
-from gan import sampling
+from gan import sampling, security
+from gan.security import NotAllowedError
 
 FORMATS = {"zip": ".zip of PNGs + labels.csv", "npz": ".npz (images, labels)"}
 BATCH = 256
@@ -38,24 +40,29 @@ def main() -> None:
         return
     model = ui.load_model(run)
     info = ui.model_info(run, model)
+    limits = security.limits()
+    cap = ui.export_cap(limits)
+    demo = " in this demo" if cap < ui.MAX_EXPORT else ""
     with st.form("export"):
         c1, c2, c3 = st.columns(3)
         if info.num_classes:
-            per_class = c1.number_input("Images per class", 1, ui.MAX_EXPORT // info.num_classes, 10,
-                                        key="export_per_class", help=f"{info.num_classes} classes; at most "
-                                        f"{ui.MAX_EXPORT:,} images in all.")
+            most = max(1, cap // info.num_classes)
+            per_class = c1.number_input("Images per class", 1, most, min(10, most), key="export_per_class",
+                                        help=f"{info.num_classes} classes; at most {cap:,} images in all{demo}.")
             n = int(per_class) * info.num_classes
         else:
-            n = int(c1.number_input("Images", 1, ui.MAX_EXPORT, 100, key="export_n",
-                                    help=f"At most {ui.MAX_EXPORT:,}."))
+            n = int(c1.number_input("Images", 1, cap, min(100, cap), key="export_n",
+                                    help=f"At most {cap:,}{demo}."))
         seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="export_seed"))
         fmt = c3.radio("Format", list(FORMATS), format_func=FORMATS.__getitem__, key="export_format")
         truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
                                help="Redraw latent values beyond +-t: cleaner but less varied images.")
         go = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
     if go:
-        if n > ui.MAX_EXPORT:
-            st.error(f"At most {ui.MAX_EXPORT:,} images per export.")
+        try:
+            ui.check_export(n, limits)
+        except NotAllowedError as e:
+            st.error(f"Not exported: {e}.")
             return
         images, labels = generate_all(model, n, seed, truncation or None, info.num_classes)
         kept = labels if info.num_classes else None

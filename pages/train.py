@@ -3,6 +3,10 @@
 The page never trains in the Streamlit process: it launches `python -m gan train` and from
 then on only reads the run directory, so closing the tab or rerunning the page does not
 touch the training.
+
+A typed data path must lie inside the allowed data folders (gan.security, GAN_DATA_ROOTS). In
+demo mode (gan.security.demo_mode) there is no path at all, and uploads, images, epochs and
+concurrent trainings are capped by gan.security.limits().
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ import pandas as pd
 import streamlit as st
 
 from gan import app_support as ui
+from gan import security
 from gan.models import preset_names
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs, start_training
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs
+from gan.security import NotAllowedError
 
-SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # public mode drops the path
+SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
 LAUNCHED = "train_launched"  # session_state: {run name: (Popen, launch time)} of processes started here
+REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while
+ROOTS_HINT = ("The app reads training data only inside its allowed folders: {roots}. The owner sets them "
+              "with GAN_DATA_ROOTS (colon-separated).")
 
 
 def _launched() -> dict:
@@ -39,16 +48,17 @@ def _starting(run: Run) -> bool:
 
 
 def _launch(run: Run, args: list[str]) -> None:
-    if run.is_locked() or _starting(run):
-        raise RunLockedError(f"run {run.name} is already being trained; stop it first")
-    _launched()[run.name] = (start_training(run.path, args), time.time())
+    """Start the trainer; RunLockedError when the run trains already, NotAllowedError when the
+    demo's cap on concurrent trainings is reached (checked across every session of this server)."""
+    _launched()[run.name] = (ui.launch_training(run, args, security.limits()), time.time())
 
 
 # --- new run ------------------------------------------------------------------------------------
 
 
 def new_run_form() -> None:
-    offered = [s for s in SOURCES if not (ui.public_mode() and s == SOURCES[1])]
+    demo, limits = security.demo_mode(), security.limits()  # app.py's sidebar says what demo mode caps
+    offered = [s for s in SOURCES if not (demo and s == SOURCES[1])]
     source = st.radio("Training data", offered, horizontal=True, key="train_source")
     presets = preset_names()
     if st.session_state.pop("train_fresh_name", False) or "train_run_name" not in st.session_state:
@@ -61,14 +71,18 @@ def new_run_form() -> None:
             data_path = st.text_input("Folder of <class>/<image> files, a .zip of them, or an .npz (x, y)",
                                       key="train_data_path", placeholder="/data/my-images.zip")
         else:
+            upload_mb = limits.max_upload_mb or ui.MAX_UPLOAD_BYTES // 2**20
+            images = f" and {limits.max_images:,} images" if limits.max_images else ""
             upload = st.file_uploader("A .zip of class folders (<class>/<image>.png)", type=["zip"],
-                                      key="train_upload",
-                                      help=f"At most {ui.MAX_UPLOAD_BYTES // 2**20} MB; saved into the run's folder.")
+                                      key="train_upload", max_upload_size=upload_mb,
+                                      help=f"At most {upload_mb} MB{images}; saved into the run's folder.")
         c1, c2, c3, c4 = st.columns(4)
         preset = c1.selectbox("Preset", presets, index=presets.index("tiny") if "tiny" in presets else 0,
                               key="train_preset", help="tiny: fast on a CPU; seed: the classic DCGAN; "
                               "strong: a ResNet GAN for GPUs.")
-        epochs = c2.number_input("Epochs", 1, 10_000, 10, key="train_epochs")
+        max_epochs = limits.max_epochs or 10_000
+        epochs = c2.number_input("Epochs", 1, max_epochs, min(10, max_epochs), key="train_epochs",
+                                 help=f"At most {max_epochs} in this demo." if limits.max_epochs else None)
         batch_size = c3.number_input("Batch size", 1, 4096, None, key="train_batch_size",
                                      placeholder="preset default")
         latent_dim = c4.number_input("Latent size", 1, 1024, None, key="train_latent_dim",
@@ -90,10 +104,11 @@ def new_run_form() -> None:
         name = c3.text_input("Run name", key="train_run_name", max_chars=64, help="Letters, digits, '-' and '_'.")
         with st.expander("Advanced"):
             c1, c2, c3, c4 = st.columns(4)
-            steps = c1.number_input("Stop after steps", 1, 10_000_000, None, key="train_steps",
-                                    placeholder="all epochs")
-            limit = c2.number_input("Use at most N images", 1, 10_000_000, None, key="train_limit",
-                                    placeholder="all")
+            steps = None if demo else c1.number_input("Stop after steps", 1, 10_000_000, None, key="train_steps",
+                                                      placeholder="all epochs")
+            max_images = limits.max_images or 10_000_000
+            limit = c2.number_input("Use at most N images", 1, max_images, None, key="train_limit",
+                                    placeholder=f"all, up to {max_images:,}" if limits.max_images else "all")
             log_every = c3.number_input("Log every N steps", 1, 100_000, 50, key="train_log_every")
             jit = c4.checkbox("XLA compile", True, key="train_jit",
                               help="Faster steps after a slower start; turn off for very short runs.")
@@ -103,7 +118,8 @@ def new_run_form() -> None:
             preset=preset, epochs=int(epochs), steps=_int(steps), batch_size=_int(batch_size),
             latent_dim=_int(latent_dim), g_lr=g_lr, d_lr=d_lr, beta1=beta1,
             conditional={"yes": True, "no": False}.get(conditional), label_smoothing=label_smoothing or None,
-            instance_noise=instance_noise or None, limit=_int(limit), log_every=int(log_every), jit=jit,
+            instance_noise=instance_noise or None, limit=_int(limit) or limits.max_images, log_every=int(log_every),
+            jit=jit,
         ), name.strip())
 
 
@@ -126,23 +142,40 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
     if source == SOURCES[2] and upload is None:
         st.error("Choose a .zip file to upload first.")
         return
+    limits = security.limits()
     try:
         args = ui.train_args(fields)  # checked before anything is saved
+        ui.check_train_limits(fields, limits)
     except ValueError as e:
         st.error(f"Check the settings: {e}")
         return
+    try:  # refuse early, before an upload is saved; _launch checks again, race-free
+        ui.check_training_slot(ui.active_trainings(), limits)
+    except NotAllowedError as e:
+        st.error(f"Not started: {e}.")
+        return
+    if source == SOURCES[1]:
+        if security.demo_mode():  # the radio does not offer it; a stale session state must not either
+            st.error("This demo reads no paths on the server: upload a .zip instead.")
+            return
+        try:
+            data_path = security.check_data_source(data_path.strip())
+        except NotAllowedError as e:
+            st.error(f"Cannot use that path: {e}.")
+            st.caption(ROOTS_HINT.format(roots=", ".join(f"`{r}`" for r in security.allowed_data_roots())))
+            return
     created = False
     try:
         if source == SOURCES[0]:
             data = "cifar10"
         elif source == SOURCES[1]:
-            data = data_path.strip()
+            data = data_path
             with st.spinner("Checking the data..."):
                 summary = ui.check_data(data)
             st.caption(f"Data: {summary}")
         else:
             raw = upload.getvalue()
-            ui.check_upload(raw)
+            ui.check_upload(raw, limits)
             run.path.mkdir(parents=True)
             created = True
             target = run.path / ui.UPLOAD_NAME
@@ -263,23 +296,36 @@ def _controls(run: Run, state: str) -> None:
             st.info("That run is not training.")
     resumable = run.checkpoint_path.is_file() and state in (STOPPED, CRASHED, FAILED, FINISHED)
     config = run.config() if run.exists() else None
+    limits = security.limits()
+    if config is not None and config.steps and limits.max_epochs is not None:
+        resumable = False  # a run counted in steps cannot be held to the demo's epoch cap
     more = None
     if config is not None and resumable:
         if config.steps:
             more = c3.number_input("Train until step", 1, 10_000_000, int(config.steps), key="train_resume_steps")
         else:
-            more = c3.number_input("Train until epoch", 1, 10_000, int(config.epochs), key="train_resume_epochs")
+            max_epochs = limits.max_epochs or 10_000
+            more = c3.number_input("Train until epoch", 1, max_epochs, min(int(config.epochs), max_epochs),
+                                   key="train_resume_epochs")
     if c2.button("Resume", icon=":material/play_arrow:", disabled=not resumable, key="train_resume",
                  help="Continue from the last checkpoint."):
         args = ["--resume", "--quiet"]
         if more is not None:
             args += ["--steps" if config.steps else "--epochs", str(int(more))]
         try:
+            if more is not None and not config.steps:
+                limits.check("max_epochs", int(more))
             _launch(run, args)
         except RunLockedError as e:
             st.warning(str(e))
+        except NotAllowedError as e:
+            st.session_state.setdefault(REFUSED, {})[run.name] = (f"Not resumed: {e}.", time.time())
         else:
+            st.session_state.get(REFUSED, {}).pop(run.name, None)
             st.rerun()  # redraw at once as "starting"
+    refused, when = st.session_state.get(REFUSED, {}).get(run.name, (None, 0.0))
+    if refused and time.time() - when < 20:  # the live view redraws every 2 s; keep the reason readable
+        st.error(refused)
 
 
 CHARTS = (

@@ -60,11 +60,18 @@ def tiny_run(tmp_path_factory) -> Path:
     return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")
 
 
+def local_env(monkeypatch, tmp_path: Path) -> None:
+    """Not demo mode (whatever machine runs the tests), with typed data paths allowed under tmp_path."""
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    monkeypatch.setenv("GAN_DATA_ROOTS", str(tmp_path))
+    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+
+
 @pytest.fixture
 def empty_env(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    local_env(monkeypatch, tmp_path)
     return tmp_path
 
 
@@ -72,7 +79,7 @@ def empty_env(tmp_path, monkeypatch):
 def run_env(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
     monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    local_env(monkeypatch, tmp_path)
     return tiny_run
 
 
@@ -189,7 +196,7 @@ def test_a_broken_model_gives_one_friendly_line(run_env, tmp_path, monkeypatch):
     (broken / "generator.keras").write_bytes(b"not a keras file")
     at = app()  # shipped checkpoints are the default choice
     assert not at.exception
-    assert len(at.error) == 1 and "cannot load generator.keras" in at.error[0].value
+    assert len(at.error) == 1 and "cannot load" in at.error[0].value and "generator.keras" in at.error[0].value
     assert "Traceback" not in at.error[0].value
 
 
@@ -235,7 +242,7 @@ def test_bad_run_names_and_paths_are_refused(empty_env):
     assert "letters, digits" in at.error[0].value
     at.text_input(key="train_run_name").input("ok-name")
     submit(at)
-    assert "not found" in at.error[0].value
+    assert "no such file or directory" in at.error[0].value
     assert not (empty_env / "runs" / "ok-name").exists()
 
 
@@ -368,16 +375,6 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
     assert_clean(at)
     shown = {m.label: m.value for m in at.metric}
     assert shown["Model"] == "pretrained" and shown["fd_cifar10k"] == "61.25"
-
-
-def test_public_mode_reads_no_server_paths(run_env, monkeypatch):
-    monkeypatch.setenv("GAN_PUBLIC", "1")
-    at = app()
-    at.switch_page("pages/train.py").run()
-    assert "A path on this machine" not in at.radio(key="train_source").options
-    at.switch_page("pages/compare.py").run()
-    assert_clean(at)
-    assert not at.text_input
 
 
 def test_gpu_names_from_nvidia_smi():

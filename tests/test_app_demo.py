@@ -1,0 +1,386 @@
+"""Demo mode and data-path confinement in the app (gan.security wired into the pages), with AppTest.
+
+No test here trains: `gan.app_support.start_training` is replaced by a recorder, so a refusal is
+proven by nothing being launched, and an acceptance by the exact command line that would have
+been. A run "in training" is faked the way the trainer makes one: status.json says running and
+the run's lock (flock on run.lock) is held, here by the test itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+from test_app import APP, REPO, assert_clean, local_env, make_npz, make_tiny_run  # noqa: E402
+
+from gan import app_support as ui  # noqa: E402
+from gan import security  # noqa: E402
+from gan.config import TrainConfig  # noqa: E402
+from gan.runs import Run  # noqa: E402
+from gan.security import DEMO_LIMITS, UNLIMITED, Limits, NotAllowedError  # noqa: E402
+
+PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")  # shared with test_app
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch) -> Path:
+    """Demo mode on, empty runs and checkpoints folders."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def demo_run_env(tiny_run, demo_env, monkeypatch) -> Path:
+    """Demo mode on, with the tiny trained run as the only model."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
+    return tiny_run
+
+
+@pytest.fixture
+def allowed(tmp_path, monkeypatch) -> Path:
+    """Not demo mode; typed data paths are allowed only under tmp_path/allowed (GAN_DATA_ROOTS)."""
+    local_env(monkeypatch, tmp_path / "allowed")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    (tmp_path / "allowed").mkdir()
+    return tmp_path / "allowed"
+
+
+class _Finished:
+    """What the recorder returns instead of a Popen: a process that has already exited."""
+
+    def poll(self) -> int:
+        return 0
+
+    def terminate(self) -> None:
+        pass
+
+
+@pytest.fixture
+def launches(monkeypatch) -> list[tuple[str, list[str]]]:
+    """(run name, `gan train` arguments) of every training the app starts; nothing really starts."""
+    started: list[tuple[str, list[str]]] = []
+
+    def record(run_dir, args):
+        started.append((Path(run_dir).name, list(args)))
+        return _Finished()
+
+    monkeypatch.setattr(ui, "start_training", record)
+    return started
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def train_page() -> AppTest:
+    at = app()
+    at.switch_page("pages/train.py").run()
+    assert_clean(at)
+    return at
+
+
+def submit(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def errors(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def flag(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def hand_run(path: Path, state: str, epochs: int = 2) -> Run:
+    """A run folder as the trainer leaves it (config, status, a checkpoint file), without training."""
+    run = Run(path)
+    path.mkdir(parents=True)
+    run.config_path.write_text(TrainConfig(preset="tiny", epochs=epochs).to_json())
+    run.checkpoint_path.parent.mkdir()
+    run.checkpoint_path.write_bytes(b"placeholder: only its presence is read here")
+    run.write_status(state=state, pid=None, step=1, total_steps=10, epoch=0)
+    return run
+
+
+def png(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+# --- demo mode: what is offered -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("demo", [True, False])
+def test_demo_mode_offers_no_server_paths(tiny_run, tmp_path, monkeypatch, demo):
+    local_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("GAN_DEMO_MODE", "1" if demo else "0")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    at = app()
+    assert any("Demo mode" in c.value for c in at.sidebar.caption) == demo
+    at.switch_page("pages/train.py").run()
+    assert_clean(at)
+    assert (PATH_SOURCE in at.radio(key="train_source").options) == (not demo)
+    assert at.number_input(key="train_epochs").proto.max == (5 if demo else 10_000)
+    at.switch_page("pages/compare.py").run()
+    assert_clean(at)
+    assert bool(at.text_input) == (not demo)  # the compare page's data source box
+
+
+# --- demo mode: training ------------------------------------------------------------------------
+
+
+def test_demo_caps_epochs(demo_env, launches):
+    at = train_page()
+    epochs = at.number_input(key="train_epochs")
+    assert epochs.proto.max == DEMO_LIMITS.max_epochs == 5 and epochs.value == 5
+    assert at.number_input(key="train_limit").proto.max == DEMO_LIMITS.max_images
+    with pytest.raises(KeyError):
+        at.number_input(key="train_steps")  # steps would get round the epoch cap: not offered
+    at.text_input(key="train_run_name").input("too-long")
+    at.number_input(key="train_epochs").set_value(3)
+    submit(at)
+    assert_clean(at)
+    at.number_input(key="train_epochs").set_value(50)  # a crafted request: Streamlit resets it to the default
+    at.text_input(key="train_run_name").input("crafted")
+    submit(at)
+    assert_clean(at)
+    assert [(name, flag(args, "--epochs"), flag(args, "--limit"), flag(args, "--data")) for name, args in launches] \
+        == [("too-long", "3", "10000", "cifar10"), ("crafted", "5", "10000", "cifar10")]  # "all" images: the cap
+
+
+def test_train_limits_are_checked_before_launch():
+    """The page checks the values themselves too, whatever the widgets let through."""
+    ui.check_train_limits(dict(epochs=5, limit=10_000), DEMO_LIMITS)
+    with pytest.raises(NotAllowedError, match=r"^epochs is limited to 5 in this demo \(asked for 6\)$"):
+        ui.check_train_limits(dict(epochs=6), DEMO_LIMITS)
+    with pytest.raises(NotAllowedError, match="images is limited to 10000"):
+        ui.check_train_limits(dict(epochs=1, limit=10_001), DEMO_LIMITS)
+    with pytest.raises(NotAllowedError, match="counts training in epochs"):
+        ui.check_train_limits(dict(epochs=1, steps=10), DEMO_LIMITS)
+    ui.check_train_limits(dict(epochs=10_000, steps=10, limit=10**7), UNLIMITED)
+
+
+def test_demo_trains_one_run_at_a_time(demo_env, launches):
+    runs = demo_env / "runs"
+    busy = hand_run(runs / "busy", "running")
+    hand_run(runs / "paused", "stopped", epochs=2)
+    with busy.lock():  # held as a live trainer holds it
+        assert busy.status()["state"] == "running"
+        assert ui.active_trainings() == ["busy"]
+        at = train_page()
+        at.text_input(key="train_run_name").input("second")
+        at.number_input(key="train_epochs").set_value(1)
+        submit(at)
+        message = errors(at)
+        assert "at most 1 run at a time" in message and "busy is training now" in message
+        assert "Traceback" not in message
+
+        at.selectbox(key="train_monitor").set_value("paused").run()
+        at.button(key="train_resume").click().run()
+        assert not at.exception
+        assert "Not resumed: this demo trains at most 1 run at a time" in errors(at)
+        assert launches == [] and not (runs / "second").exists()
+
+    assert ui.active_trainings() == []  # the "trainer" is gone: the same requests now go through
+    assert at.number_input(key="train_resume_epochs").proto.max == 5
+    at.number_input(key="train_resume_epochs").set_value(4)
+    at.button(key="train_resume").click().run()
+    assert not at.exception
+    assert launches == [("paused", ["--resume", "--quiet", "--epochs", "4"])]
+
+
+def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
+    """Between Popen and the trainer taking its lock (TensorFlow imports: seconds) the app itself
+    must remember the launch, or two visitors clicking at once both get a slot."""
+    class Alive(_Finished):
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(ui, "start_training", lambda run_dir, args: Alive())
+    runs = demo_env / "runs"
+    ui.launch_training(Run(runs / "first"), ["--epochs", "1"], DEMO_LIMITS)
+    assert ui.active_trainings() == ["first"]
+    with pytest.raises(NotAllowedError, match="at most 1 run at a time and first is training now"):
+        ui.launch_training(Run(runs / "second"), ["--epochs", "1"], DEMO_LIMITS)
+    ui.launch_training(Run(runs / "second"), ["--epochs", "1"], UNLIMITED)  # outside demo mode: no cap
+    assert ui.active_trainings() == ["first", "second"]
+    Alive.poll = lambda self: 0  # both processes end
+    assert ui.active_trainings() == []
+
+
+# --- demo mode: uploads -------------------------------------------------------------------------
+
+
+def test_check_upload_applies_the_limits_it_is_given():
+    three = zip_of({f"c/{i}.png": png((10 * i, 0, 0)) for i in range(3)})
+    assert ui.check_upload(three) == 3  # general limits only
+    assert ui.check_upload(three, Limits(max_images=3)) == 3
+    with pytest.raises(NotAllowedError, match=r"^images is limited to 2 in this demo \(asked for 3\)$"):
+        ui.check_upload(three, Limits(max_images=2))
+    big = zip_of({"c/0.png": png((0, 0, 0)), "c/noise.bin": np.random.default_rng(0).bytes(1_200_000)},
+                 zipfile.ZIP_STORED)
+    assert ui.check_upload(big, Limits(max_upload_mb=2)) == 1
+    with pytest.raises(NotAllowedError, match=r"upload mb is limited to 1 MB in this demo \(asked for 1\.\d MB\)"):
+        ui.check_upload(big, Limits(max_upload_mb=1))
+    with pytest.raises(ValueError, match="not a valid .zip"):  # the general checks still come first
+        ui.check_upload(b"PK\x03\x04 nonsense", Limits(max_images=2))
+
+
+def test_demo_refuses_uploads_over_the_caps(demo_env, launches, monkeypatch):
+    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_upload_mb=1, max_images=2))
+    at = train_page()
+    at.radio(key="train_source").set_value(UPLOAD_SOURCE).run()
+    assert at.file_uploader(key="train_upload").proto.max_upload_size_mb == 1
+    at.text_input(key="train_run_name").input("upload")
+    at.number_input(key="train_epochs").set_value(1)
+
+    at.file_uploader(key="train_upload").upload("three.zip", zip_of({f"c/{i}.png": png((80 * i, 0, 0))
+                                                                      for i in range(3)}), "application/zip")
+    submit(at)
+    assert "images is limited to 2 in this demo (asked for 3)" in errors(at)
+    big = zip_of({"c/0.png": png((0, 0, 0)), "c/noise.bin": np.random.default_rng(0).bytes(1_200_000)},
+                 zipfile.ZIP_STORED)
+    at.file_uploader(key="train_upload").upload("big.zip", big, "application/zip")
+    submit(at)
+    assert "upload mb is limited to 1 MB in this demo" in errors(at)
+    assert launches == [] and not (demo_env / "runs" / "upload").exists()  # nothing saved
+
+    at.file_uploader(key="train_upload").upload("two.zip", zip_of({"red/0.png": png((200, 0, 0)),
+                                                                    "blue/0.png": png((0, 0, 200))}),
+                                                "application/zip")
+    submit(at)
+    assert_clean(at)
+    [(name, args)] = launches
+    saved = demo_env / "runs" / "upload" / ui.UPLOAD_NAME
+    assert name == "upload" and flag(args, "--data") == str(saved.resolve()) and flag(args, "--limit") == "2"
+
+
+# --- demo mode: exports -------------------------------------------------------------------------
+
+
+def generate(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_demo_caps_exports(demo_run_env):
+    at = app()
+    at.switch_page("pages/export.py").run()
+    assert_clean(at)
+    per_class = at.number_input(key="export_per_class")  # the tiny run has 3 classes
+    assert per_class.proto.max == DEMO_LIMITS.max_export_images // 3 == 85
+    per_class.set_value(2)
+    generate(at)
+    assert_clean(at)
+    assert at.session_state["export_result"][3].startswith("6 images")
+
+
+def test_demo_refuses_exports_over_the_cap(demo_run_env, monkeypatch):
+    """A cap below one image per class cannot be met by the widget: the page's own check refuses."""
+    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_export_images=2))
+    at = app()
+    at.switch_page("pages/export.py").run()
+    assert at.number_input(key="export_per_class").proto.max == 1
+    generate(at)
+    assert "Not exported: export images is limited to 2 in this demo (asked for 3)." in errors(at)
+    with pytest.raises(KeyError):
+        at.session_state["export_result"]
+    ui.check_export(10_000)
+    with pytest.raises(NotAllowedError, match="at most 10,000 images per export"):
+        ui.check_export(10_001)
+
+
+# --- outside demo mode: typed paths stay inside the allowed folders -----------------------------
+
+
+def test_train_accepts_typed_paths_only_inside_the_allowed_folders(allowed, launches):
+    outside = make_npz(allowed.parent / "outside.npz")
+    inside = make_npz(allowed / "data.npz")
+    (allowed / "link.npz").symlink_to(outside)
+    at = train_page()
+    at.radio(key="train_source").set_value(PATH_SOURCE).run()
+    at.text_input(key="train_run_name").input("typed")
+    at.number_input(key="train_epochs").set_value(1)
+    for refused in (outside, allowed / "link.npz", allowed / ".." / "outside.npz"):
+        at.text_input(key="train_data_path").input(str(refused))
+        submit(at)
+        assert "is outside the allowed data folders" in errors(at), refused
+        assert str(allowed.resolve()) in "\n".join(c.value for c in at.caption)  # where data may live
+    assert launches == [] and not (allowed.parent / "runs" / "typed").exists()
+
+    at.text_input(key="train_data_path").input(str(inside))
+    submit(at)
+    assert_clean(at)
+    [(name, args)] = launches
+    assert name == "typed" and flag(args, "--data") == str(inside.resolve())
+    assert flag(args, "--limit") is None  # outside demo mode: all images
+
+
+def test_compare_reads_typed_sources_only_inside_the_allowed_folders(tiny_run, allowed, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
+    outside = make_npz(allowed.parent / "outside.npz")
+    inside = allowed / "copy.npz"
+    shutil.copy(outside, inside)
+    at = app()
+    at.switch_page("pages/compare.py").run()
+    assert_clean(at)
+    assert "Nearest training images" in [s.value for s in at.subheader]  # the run's own data: as recorded
+
+    at.text_input(key="compare_source_tiny").input(str(outside)).run()
+    assert not at.exception
+    assert any("is outside the allowed data folders" in w.value for w in at.warning)
+    assert "Nearest training images" not in [s.value for s in at.subheader]
+
+    at.text_input(key="compare_source_tiny").input(str(inside)).run()
+    assert_clean(at)
+    assert not at.warning
+    assert "Nearest training images" in [s.value for s in at.subheader]
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_streamlit_upload_limit_matches_the_app():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == ui.MAX_UPLOAD_BYTES  # Streamlit counts MB as 2**20 bytes
+    assert DEMO_LIMITS.max_upload_mb <= config["server"]["maxUploadSize"]
+    assert config["client"]["showErrorDetails"] == "none"  # never a traceback
