@@ -93,7 +93,8 @@ def bench_table(presets: list[str], steps: int, batch_size: int | None, mixed_pr
     rows = [bench_preset(p, steps, batch_size, mixed_precision) for p in presets]
     header = (f"backend {keras.backend.backend()} on {device_name()}, {steps} timed steps, "
               f"{'bfloat16' if mixed_precision else 'float32'}, {time.strftime('%Y-%m-%d')}")
-    lines = [header, "| preset | batch | D steps | train images/s | step ms | compile s | sample 64 ms | G params | D params |",
+    lines = [header,
+             "| preset | batch | D steps | train images/s | step ms | compile s | sample 64 ms | G params | D params |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['preset']} | {r['batch']} | {r['d_steps']} | {r['imgs_per_s']:,.0f} | {r['step_ms']:.1f} | "

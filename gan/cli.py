@@ -42,7 +42,7 @@ def _add_train(sub) -> None:
                                    "checkpoints and exits; --resume continues exactly where it stopped.")
     p.add_argument("--run-dir", required=True, help="where the run's files go (created if missing)")
     p.add_argument("--data", help="cifar10 (default), a folder or .zip of <class>/<image>, or an .npz")
-    p.add_argument("--preset", help="model preset: seed (default), tiny, strong")
+    p.add_argument("--preset", help="model preset: seed (default), tiny, small, strong")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
@@ -142,7 +142,8 @@ def _sample(args) -> int:
         elif args.class_id.isdigit():
             class_id = int(args.class_id)
         else:
-            raise CliError(f"unknown class {args.class_id!r}" + (f"; choose from {', '.join(class_names)}" if class_names else ""))
+            choices = f"; choose from {', '.join(class_names)}" if class_names else ""
+            raise CliError(f"unknown class {args.class_id!r}{choices}")
     try:
         images, labels = sampling.sample(model, args.n, args.seed, class_id, args.truncation)
     except ValueError as e:

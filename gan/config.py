@@ -82,7 +82,8 @@ class TrainConfig:
         check(self.steps is None or self.steps >= 1, f"steps must be at least 1, got {self.steps}")
         for name in ("batch_size", "latent_dim", "d_steps"):
             value = getattr(self, name)
-            check(value is None or (isinstance(value, int) and value >= 1), f"{name} must be a positive integer, got {value}")
+            check(value is None or (isinstance(value, int) and value >= 1),
+                  f"{name} must be a positive integer, got {value}")
         for name in ("g_lr", "d_lr"):
             value = getattr(self, name)
             check(value is None or 0 < value < 1, f"{name} must be in (0, 1), got {value}")

@@ -95,7 +95,7 @@ class GAN:
         """EMA of G's trainable weights; buffers (BN statistics) are copied as they are."""
         if self.ema_generator is None:
             return
-        for ema, current in zip(self.ema_generator.variables, self.generator.variables):
+        for ema, current in zip(self.ema_generator.variables, self.generator.variables, strict=True):
             if current.trainable:
                 ema.assign(decay * ema + (1.0 - decay) * current)
             else:

@@ -9,7 +9,7 @@ from gan.models import build_models, get_preset, preset_names
 SMALL = {"strong": {"g_channels": 16, "d_channels": 16}}
 
 
-@pytest.mark.parametrize("preset", ["seed", "tiny", "strong"])
+@pytest.mark.parametrize("preset", ["seed", "tiny", "small", "strong"])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_shapes(preset, conditional):
     config = TrainConfig.for_preset(preset, conditional=conditional, extra=SMALL.get(preset, {}))
@@ -27,7 +27,8 @@ def test_shapes(preset, conditional):
 
 def test_seed_matches_the_seed_projects():
     config = TrainConfig.for_preset("seed")
-    assert (config.latent_dim, config.batch_size, config.g_lr, config.beta1, config.dropout) == (100, 128, 2e-4, 0.5, 0.3)
+    assert (config.latent_dim, config.batch_size, config.g_lr, config.beta1, config.dropout) == \
+        (100, 128, 2e-4, 0.5, 0.3)
     generator, discriminator = build_models(config, 10)
     dense = generator.get_layer(index=1)
     assert dense.units == 4 * 4 * 512
@@ -44,7 +45,17 @@ def test_tiny_is_much_smaller_than_seed():
     assert (seed_g.count_params() + seed_d.count_params()) > 20 * (tiny_g.count_params() + tiny_d.count_params())
 
 
+def test_small_is_the_seed_at_quarter_width_with_an_ema_generator():
+    config = TrainConfig.for_preset("small")
+    assert config.ema == 0.999 and config.loss == "bce" and config.latent_dim == 100
+    generator, discriminator = build_models(config, 0)
+    transposed = [layer.filters for layer in generator.layers if layer.__class__.__name__ == "Conv2DTranspose"]
+    assert transposed == [64, 32, 3]
+    convs = [layer.filters for layer in discriminator.layers if layer.__class__.__name__ == "Conv2D"]
+    assert convs == [16, 32, 64]
+
+
 def test_registry():
-    assert {"seed", "tiny", "strong"} <= set(preset_names())
+    assert {"seed", "tiny", "small", "strong"} <= set(preset_names())
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("huge")

@@ -67,7 +67,7 @@ def test_resume_continues_exactly(tmp_path, tiny_npz):
     assert split.status()["step"] == 8
     steps = [int(r["step"]) for r in split.metric_rows()]
     assert steps == [2, 4, 6, 8]
-    for a, b in zip(generator_weights(tmp_path / "straight"), generator_weights(tmp_path / "split")):
+    for a, b in zip(generator_weights(tmp_path / "straight"), generator_weights(tmp_path / "split"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -52,5 +52,6 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
     logits = layers.Dense(1, dtype="float32")(h)
     if num_classes:
         embedded = layers.Embedding(num_classes, h.shape[-1], name="label_projection")(inputs[1])
-        logits = layers.Add(dtype="float32", name="logits")([logits, layers.Dot(axes=1, dtype="float32")([embedded, h])])
+        projection = layers.Dot(axes=1, dtype="float32")([embedded, h])
+        logits = layers.Add(dtype="float32", name="logits")([logits, projection])
     return keras.Model(inputs if num_classes else image, logits, name="discriminator")
