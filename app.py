@@ -6,14 +6,10 @@ This file is the router (st.navigation) and the Home page. Every page body runs 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from gan import app_support as ui
 from gan import security
-
-HERE = Path(__file__).resolve().parent
 
 
 def home() -> None:
@@ -67,17 +63,14 @@ def _model_card(run) -> None:
 
 
 def pages() -> list:
-    """Home, the four tools, and Evaluate when someone has written it."""
-    found = [
+    return [
         st.Page(home, title="Home", icon=":material/home:", default=True),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/explore.py", title="Latent explorer", icon=":material/explore:"),
         st.Page("pages/compare.py", title="Real vs generated", icon=":material/compare:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
     ]
-    if (HERE / "pages" / "evaluate.py").is_file():
-        found.append(st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"))
-    return found
 
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/auto_awesome:", layout="wide")

@@ -35,9 +35,8 @@ PAGES = {  # screenshot name -> (url path, heading that proves the page rendered
     "explore": ("explore", "Latent explorer"),
     "compare": ("compare", "Real vs generated"),
     "export": ("export", "Export"),
+    "evaluate": ("evaluate", "Evaluate"),
 }
-if (REPO / "pages" / "evaluate.py").is_file():
-    PAGES["evaluate"] = ("evaluate", "")
 
 
 def make_tiny_run(base: Path) -> Path:
