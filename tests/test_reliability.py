@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 2
 BATCH = 8
 IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
-STEPS = 60  # > 5 kills x (8 steps + the sleep): the kills always land before the end
-KILLS = 5
+STEPS = 60  # > 4 kills x (8 steps + the sleep): the kills always land before the end
+KILLS = 4
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 

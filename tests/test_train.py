@@ -26,6 +26,8 @@ def tiny_npz(tmp_path_factory):
 
 
 def train(run_dir, data, *extra):
+    """A tiny run in-process. Tests about files and states pass `--no-jit`: XLA compiling costs ~4 s a run
+    here; the valid-run and exact-resume tests keep the default compiled step."""
     args = ["train", "--data", str(data), "--preset", "tiny", "--batch-size", "16", "--log-every", "2",
             "--run-dir", str(run_dir), "--quiet", *extra]
     return main(args)
@@ -72,11 +74,11 @@ def test_resume_continues_exactly(tmp_path, tiny_npz):
 
 
 def test_non_finite_loss_fails_and_keeps_the_last_good_checkpoint(tmp_path, tiny_npz, monkeypatch, capsys):
-    assert train(tmp_path / "r", tiny_npz, "--steps", "4") == 0
+    assert train(tmp_path / "r", tiny_npz, "--steps", "4", "--no-jit") == 0
     from keras import ops
 
     monkeypatch.setitem(losses.D_LOSSES, "bce", lambda real, fake, s: (ops.mean(real) * np.nan, ops.mean(fake)))
-    assert train(tmp_path / "r", tiny_npz, "--steps", "8", "--resume") == 1
+    assert train(tmp_path / "r", tiny_npz, "--steps", "8", "--resume", "--no-jit") == 1
     run = Run(tmp_path / "r")
     status = run.status()
     assert status["state"] == FAILED and "non-finite" in status["error"]
@@ -86,8 +88,8 @@ def test_non_finite_loss_fails_and_keeps_the_last_good_checkpoint(tmp_path, tiny
 
 
 def test_existing_run_needs_resume(tmp_path, tiny_npz, capsys):
-    assert train(tmp_path / "r", tiny_npz, "--steps", "2") == 0
-    assert train(tmp_path / "r", tiny_npz, "--steps", "2") == 2
+    assert train(tmp_path / "r", tiny_npz, "--steps", "2", "--no-jit") == 0
+    assert train(tmp_path / "r", tiny_npz, "--steps", "2", "--no-jit") == 2
     assert "--resume" in capsys.readouterr().err
 
 
@@ -97,7 +99,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_npz):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, "-m", "gan", "train", "--data", str(tiny_npz), "--preset", "tiny", "--batch-size", "16",
-         "--steps", "100000", "--log-every", "1", "--run-dir", str(run.path), "--quiet"],
+         "--steps", "100000", "--log-every", "1", "--no-jit", "--run-dir", str(run.path), "--quiet"],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
     )
     try:
