@@ -271,7 +271,7 @@ def _progress(status: dict) -> None:
     if step is None or not total:
         return
     cols = st.columns(4)
-    cols[0].metric("Step", f"{step:,} / {total:,}")
+    cols[0].metric("Step", f"{step:,}", help=f"of {total:,} steps")  # "a / b" gets cut off in a quarter column
     cols[1].metric("Epoch", status.get("epoch", 0))
     eta = status.get("eta_s") if status.get("state") == RUNNING else None
     cols[2].metric("ETA", ui.duration(eta))

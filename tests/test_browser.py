@@ -2,8 +2,10 @@
 
 Visits every page against a tiny trained run and fails on any exception box or traceback
 text. With GAN_SCREENSHOTS=1 the screenshots go to docs/screenshots/ (for the README),
-otherwise to a temp folder; GAN_SCREENSHOT_RUNS=DIR shows that runs folder instead of the
-fixture. Also reports the start-up time and the server's idle RSS.
+otherwise to a temp folder, and the app opens on the shipped checkpoints/ (as a user sees it)
+instead of none; GAN_SCREENSHOT_RUNS=DIR shows that runs folder instead of the fixture, and
+GAN_SCREENSHOT_DATA=PATH is typed in as the Real vs generated page's data source.
+Also reports the start-up time and the server's idle RSS.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`) and `pip install playwright`;
 never `playwright install` (no browser downloads here).
@@ -78,8 +80,9 @@ def server(tmp_path_factory):
     runs = os.environ.get("GAN_SCREENSHOT_RUNS")
     if not runs:
         runs = str(make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run").parent)
-    env = {**os.environ, "GAN_RUNS_DIR": runs,
-           "GAN_CHECKPOINTS_DIR": str(tmp_path_factory.mktemp("no_checkpoints")), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "GAN_RUNS_DIR": runs, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if os.environ.get("GAN_SCREENSHOTS") != "1":
+        env["GAN_CHECKPOINTS_DIR"] = str(tmp_path_factory.mktemp("no_checkpoints"))
     env.pop("GAN_DEFAULT_MODEL", None)
     port = free_port()
     log = open(tmp_path_factory.getbasetemp() / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
@@ -175,6 +178,12 @@ def test_every_page_in_a_real_browser(server, browser, tmp_path):
         if heading:
             page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
         wait_idle(page)
+        if name == "compare" and os.environ.get("GAN_SCREENSHOT_DATA"):
+            page.get_by_test_id("stExpander").get_by_text("Data source").click()
+            page.locator('input[aria-label="Training data to compare with"]').fill(os.environ["GAN_SCREENSHOT_DATA"])
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(500)
+            wait_idle(page)
         if name in ("home", "explore", "compare"):
             page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
         assert_no_errors(page, name)
