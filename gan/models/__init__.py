@@ -96,7 +96,7 @@ def _small() -> Preset:
         "small", "The seed DCGAN at 1/4 width: what a 2-core CPU trains well in an hour (the shipped CPU model).",
         dcgan.build_generator, dcgan.build_discriminator,
         # No EMA: measured on CIFAR-10 after 25 epochs, the EMA (0.999) of this BatchNorm DCGAN scored
-        # FD 16.6 against 7.1 for the raw generator (checkpoints/cifar10-small-cpu/README.md).
+        # FD 15.7 against 7.7 for the raw generator (checkpoints/cifar10-small-cpu/README.md).
         dict(_DCGAN_DEFAULTS, extra=dict(width=128)),
     )
 
