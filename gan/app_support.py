@@ -374,6 +374,13 @@ def describe_reference(reference: object) -> str:
     return text or "the training data"
 
 
+def extractor_words(extractor: str) -> str:
+    """`cifar@1a2b3c4d` in words: which network's features, and which version of its weights."""
+    base, _, version = extractor.partition("@")
+    words = EXTRACTOR_WORDS.get(base, f"{base} features" if base else "unknown features")
+    return f"{words} (weights {version})" if version else words
+
+
 def measured_caption(score: dict) -> str:
     """How a score was measured, in words: sample count, reference set, features, floor, direction.
 
@@ -382,8 +389,7 @@ def measured_caption(score: dict) -> str:
     """
     n = score.get("n")
     count = f"{int(n):,} generated samples" if n == n and n is not None else "generated samples"
-    extractor = str(score.get("extractor") or "")
-    features = EXTRACTOR_WORDS.get(extractor, f"{extractor} features" if extractor else "unknown features")
+    features = extractor_words(str(score.get("extractor") or ""))
     text = (f"Latest **{score['value']:.4g}** at step {int(score['step']):,}: {count} against "
             f"{describe_reference(score.get('reference'))}, in {features}.")
     floor = score.get("floor")
@@ -430,6 +436,20 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
     for column in ["epoch", "step", *(f"{name} n" for name in metric_order)]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     return frame
+
+
+def mixed_extractors(choices: list[ModelChoice]) -> dict[str, list[str]]:
+    """Metrics whose latest scores across these runs came from different feature networks or weights.
+
+    A retrained classifier rescales every `cifar` score, so such values sit in one table but do not compare;
+    rows written before versions were recorded say just `cifar` and count as a version of their own.
+    """
+    seen: dict[str, set[str]] = {}
+    for choice in choices:
+        for name, score in latest_scores(read_evals(choice.run)).items():
+            label = score.get("extractor")
+            seen.setdefault(name, set()).add(label if isinstance(label, str) and label else "?")
+    return {name: sorted(labels) for name, labels in seen.items() if len(labels) > 1}
 
 
 def metric_catalogue() -> list[dict]:

@@ -170,7 +170,8 @@ def unsaved_results(run: Run) -> None:
 
 def compare_section() -> None:
     st.subheader("Compare runs")
-    table = ui.compare_table(ui.compare_choices())
+    choices = ui.compare_choices()
+    table = ui.compare_table(choices)
     if table.empty:
         st.caption("No runs to compare yet.")
         return
@@ -179,6 +180,9 @@ def compare_section() -> None:
                  column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores})
     st.caption("The latest score of each metric per run, with the number of generated samples it used (`n`). "
                "Compare runs at the same `n` and reference set: FD-like scores fall as `n` grows.")
+    for name, labels in ui.mixed_extractors(choices).items():
+        st.warning(f"`{name}` was measured with different feature networks here ({', '.join(labels)}): "
+                   "those values do not compare. Evaluate the older runs again to put them on one scale.")
 
 
 # --- page ---------------------------------------------------------------------------------------

@@ -162,6 +162,23 @@ def test_hand_written_scores_are_charted_captioned_and_compared(env, monkeypatch
     assert table.loc["pretrained", "source"] == "pretrained"
 
 
+def test_scores_from_different_classifier_weights_are_flagged_as_not_comparable(env):
+    hand_written_run(env / "runs" / "old", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar@0000aaaa,1\n"
+                     "5,nn_psnr1k,15,1000,c:50000,pixels,1\n")
+    hand_written_run(env / "runs" / "new", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar@1111bbbb,1\n"
+                     "5,nn_psnr1k,16,1000,c:50000,pixels,1\n")
+    at = page()
+    assert_clean(at)
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "fd_cifar2k" in warnings[0], warnings
+    assert "cifar@0000aaaa" in warnings[0] and "cifar@1111bbbb" in warnings[0]
+    assert "(weights 1111bbbb)" in texts(at) or "(weights 0000aaaa)" in texts(at)  # the caption says which
+
+    (env / "runs" / "old" / "evals.csv").write_text(HEADER + "5,fd_cifar2k,8,2000,c:50000,cifar@1111bbbb,1\n")
+    at = page()
+    assert not at.warning, [w.value for w in at.warning]  # same weights everywhere: nothing to flag
+
+
 def test_a_run_without_scores_says_how_to_get_them(env):
     run = hand_written_run(env / "runs" / "fresh", evals=None)
     at = page()
@@ -199,7 +216,7 @@ def test_evaluate_now_appends_a_real_score_and_redraws(env, tiny_run):
     assert rows[0] == HEADER.strip()
     score = next(r.split(",") for r in rows if r.startswith("4,fd_cifar2k,"))
     floor = next(r.split(",") for r in rows if r.startswith("4,fd_cifar2k_floor,"))
-    assert score[3] == floor[3] == "16" and score[4] == "data.npz:64" and score[5] == "cifar"
+    assert score[3] == floor[3] == "16" and score[4] == "data.npz:64" and score[5].startswith("cifar@")
     assert float(score[2]) > 0 and float(floor[2]) >= 0
     assert "Saved to evals.csv" in at.success[0].value and f"{float(score[2]):.4g}" in at.success[0].value
     assert len(charts(at)) == 1  # the rerun draws the new score

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -255,6 +257,23 @@ def test_train_and_evaluate_cli_append_evals(workspace, capsys):
                  "pr_cifar10k_recall", "class_coverage10k", "nn_psnr1k", "nn_psnr1k_floor"):
         assert name in metrics and np.isfinite(metrics[name]), name
     assert list(Path(root / "cache").glob("ref-cifar-*.npz"))  # reference statistics were cached
+    # Every score names the classifier weights it was measured with: a retrained one rescales them all.
+    digest = hashlib.sha256(Path(os.environ["GAN_CLASSIFIER"]).read_bytes()).hexdigest()[:8]
+    labels = {r["metric"]: r["extractor"] for r in csv.DictReader(text.splitlines())}
+    assert labels["fd_cifar2k"] == labels["is_cifar10k"] == f"cifar@{digest}" and labels["nn_psnr1k"] == "pixels"
+
+
+def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_path):
+    from gan.metrics.extractors import load_cifar
+
+    original = Path(os.environ["GAN_CLASSIFIER"])
+    copy = tmp_path / "copy.keras"
+    copy.write_bytes(original.read_bytes())
+    os.utime(copy, (1_000_000_000, 1_000_000_000))  # what a git clone does to mtimes
+    assert load_cifar(copy).key == load_cifar(original).key and load_cifar(copy).label.startswith("cifar@")
+    changed = tmp_path / "changed.keras"
+    changed.write_bytes(original.read_bytes() + b"\0")  # different bytes, same weights would load
+    assert load_cifar(changed).key != load_cifar(original).key
 
 
 def test_live_score_without_classifier_is_a_noop(tmp_path, monkeypatch, caplog):

@@ -9,7 +9,8 @@ use Keras' InceptionV3 (ImageNet weights must be cached; no internet needed afte
 Every score is written with its floor: the same metric on held-out real images at the same
 sample count (see reference.py). Results go to the run's `evals.csv`, long format, append-only:
 `step,metric,value,n,reference,extractor,time`; floors and stds are rows named `<metric>_floor`
-and `<metric>_std`.
+and `<metric>_std`. `extractor` is `cifar@<first 8 hex of the classifier file's sha256>`, `inception` or
+`pixels`: a retrained classifier rescales every `cifar` score, so only equal labels compare.
 
 Nothing here imports Keras or TensorFlow at import time: the app imports this package.
 """
@@ -108,7 +109,7 @@ def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | No
         device = extractor.device
     except ExtractorError as e:
         raise MetricError(str(e)) from None
-    out = functools.partial(Result, n=n, reference=reference_name, extractor=extractor.name, device=device)
+    out = functools.partial(Result, n=n, reference=reference_name, extractor=extractor.label, device=device)
     return _KINDS[spec.kind](name, feats, probs, gen_labels, ref, out, seed)
 
 

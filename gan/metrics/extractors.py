@@ -11,6 +11,7 @@ Keras is imported inside functions so `import gan.metrics` stays fast for the ap
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,13 @@ class Extractor:
     model: Any  # keras.Model mapping images to [features, probabilities] (probabilities may be None)
     key: str  # identifies the weights, for reference-statistics cache keys
     batch_size: int = 500
+    version: str = ""  # which weights, for networks the project retrains (the classifier)
+
+    @property
+    def label(self) -> str:
+        """What evals.csv records as the extractor: `cifar@<hash>`, since a retrained classifier changes every
+        score's scale and only scores with the same label compare."""
+        return f"{self.name}@{self.version}" if self.version else self.name
 
     def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         from keras import ops
@@ -91,7 +99,8 @@ def _load_cifar(path: str, mtime: float) -> Extractor:
     except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ExtractorError(f"cannot load the CIFAR classifier {path}: {first}") from None
-    return Extractor("cifar", both, key=f"cifar-{int(Path(path).stat().st_size)}-{int(mtime)}")
+    version = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]  # content, not mtime: clones agree
+    return Extractor("cifar", both, key=f"cifar-{version}", version=version)
 
 
 def load_cifar(path: str | Path | None = None) -> Extractor:
