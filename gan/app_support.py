@@ -411,10 +411,13 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
     """One row per run: what it is, how far it trained, and the latest value (and n) of each metric.
 
     Cells are empty (None/NaN) where a run does not say, e.g. a shipped checkpoint without status.json.
+    `attrs["mixed_extractors"]`: {metric: its feature-network labels} where the column mixes several. A retrained
+    classifier rescales every `cifar` score, so such values sit in one column but do not compare; rows written
+    before labels carried the weights' hash say just `cifar` and count as a version of their own.
     """
     import pandas as pd
 
-    rows, metric_order = [], {}
+    rows, metric_order, extractors = [], {}, {}
     for choice in choices:
         run = choice.run
         try:
@@ -430,26 +433,15 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
             metric_order.setdefault(name, None)
             row[name] = score["value"]
             row[f"{name} n"] = score["n"]
+            label = score.get("extractor")
+            extractors.setdefault(name, set()).add(label if isinstance(label, str) and label else "?")
         rows.append(row)
     columns = [*COMPARE_COLUMNS, *(c for name in metric_order for c in (name, f"{name} n"))]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ["epoch", "step", *(f"{name} n" for name in metric_order)]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    frame.attrs["mixed_extractors"] = {name: sorted(labels) for name, labels in extractors.items() if len(labels) > 1}
     return frame
-
-
-def mixed_extractors(choices: list[ModelChoice]) -> dict[str, list[str]]:
-    """Metrics whose latest scores across these runs came from different feature networks or weights.
-
-    A retrained classifier rescales every `cifar` score, so such values sit in one table but do not compare;
-    rows written before versions were recorded say just `cifar` and count as a version of their own.
-    """
-    seen: dict[str, set[str]] = {}
-    for choice in choices:
-        for name, score in latest_scores(read_evals(choice.run)).items():
-            label = score.get("extractor")
-            seen.setdefault(name, set()).add(label if isinstance(label, str) and label else "?")
-    return {name: sorted(labels) for name, labels in seen.items() if len(labels) > 1}
 
 
 def metric_catalogue() -> list[dict]:

@@ -170,8 +170,7 @@ def unsaved_results(run: Run) -> None:
 
 def compare_section() -> None:
     st.subheader("Compare runs")
-    choices = ui.compare_choices()
-    table = ui.compare_table(choices)
+    table = ui.compare_table(ui.compare_choices())
     if table.empty:
         st.caption("No runs to compare yet.")
         return
@@ -180,7 +179,7 @@ def compare_section() -> None:
                  column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores})
     st.caption("The latest score of each metric per run, with the number of generated samples it used (`n`). "
                "Compare runs at the same `n` and reference set: FD-like scores fall as `n` grows.")
-    for name, labels in ui.mixed_extractors(choices).items():
+    for name, labels in table.attrs["mixed_extractors"].items():
         st.warning(f"`{name}` was measured with different feature networks here ({', '.join(labels)}): "
                    "those values do not compare. Evaluate the older runs again to put them on one scale.")
 
