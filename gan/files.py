@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -15,21 +16,30 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
     The directory is fsynced after the rename too: without that, a power cut can lose the
     rename (the old file comes back) even though the data itself reached the disk.
-    A process killed mid-write leaves its temp file (see `temp_files`).
+    A process killed mid-write leaves its temp file (see `temp_files`). An OSError names `path`,
+    not the temp file, and never no file (EFBIG from a zip writer names none), so the one-line
+    error says which file could not be written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_directory(path.parent)
+    except OSError as e:
+        if e.filename is None or Path(e.filename).parent == path.parent:  # none, or our temp file's
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # a read-only directory: keep the error that matters
+                tmp.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 2
 BATCH = 8
 IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
-STEPS = 60  # > 4 kills x (8 steps + the sleep): the kills always land before the end
-KILLS = 4
+STEPS = 60  # > 5 kills x (8 steps + the sleep): the kills always land before the end
+KILLS = 5
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 
@@ -44,16 +44,18 @@ def tiny_data(tmp_path_factory) -> Path:
     return path
 
 
-def start_trainer(run_dir: Path, data: Path, resume: bool, log: Path) -> subprocess.Popen:
+def start_trainer(run_dir: Path, data: Path, resume: bool, log: Path, steps: int = STEPS,
+                  preexec_fn=None) -> subprocess.Popen:
     """The trainer as the app starts it. `--no-jit`: an XLA compile costs ~20 s of CPU per start
     here, and what is under test (the files the loop writes) does not depend on it."""
     args = [sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny",
             "--batch-size", str(BATCH), "--checkpoint-every", str(CHECKPOINT_EVERY), "--log-every", "1",
-            "--steps", str(STEPS), "--run-dir", str(run_dir), "--quiet", "--no-jit"]
+            "--steps", str(steps), "--run-dir", str(run_dir), "--quiet", "--no-jit"]
     if resume:
         args.append("--resume")
     with open(log, "ab") as out:
-        return subprocess.Popen(args, env=ENV, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(args, env=ENV, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=preexec_fn)
 
 
 def wait_until_stepping(run: Run, proc: subprocess.Popen, past_step: int, timeout: float = 120) -> int:
@@ -333,6 +335,98 @@ def test_refused_resume_leaves_the_old_status_alone(tmp_path, tiny_data, capsys)
     assert main(["train", "--run-dir", str(run.path), "--resume", "--quiet"]) == 2
     assert "unreadable checkpoint" in capsys.readouterr().err
     assert run.status()["state"] == FINISHED
+
+
+# --- real write failures in a real trainer ----------------------------------------------------
+# No mocks here: the kernel refuses the writes. Tests run as root, and root ignores permission
+# bits, so the trainer is started without CAP_DAC_OVERRIDE (dropped from its bounding set before
+# exec); then a read-only directory binds it as it binds any other user.
+
+
+def _as_plain_user() -> None:
+    """preexec_fn: make permission bits bind the child even when it runs as root."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def _file_size_limit(limit: int):
+    """preexec_fn: no file may grow past `limit` bytes (RLIMIT_FSIZE; Python ignores SIGXFSZ, so
+    the write that crosses it fails with EFBIG after the kernel wrote what fitted)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def last_line(log: Path) -> str:
+    return [line for line in log.read_text().splitlines() if line.strip()][-1]
+
+
+def resume_to_the_end(run: Run, data: Path, log: Path, steps: int) -> None:
+    """Resume after a failure: it continues from the kept checkpoint, finishes, and leaves no temp file."""
+    kept = int(read_meta(run.checkpoint_path)["step"])
+    proc = start_trainer(run.path, data, resume=True, log=log, steps=steps)
+    assert proc.wait(timeout=300) == 0, log.read_text()[-2000:]
+    assert f"resumed run at step {kept}" in log.read_text()
+    assert run.status()["state"] == FINISHED
+    ckpt_step, logged = check_run_directory(run)
+    assert ckpt_step == steps and logged == list(range(1, steps + 1))
+    assert no_temp_files(run)
+
+
+@pytest.mark.slow
+def test_run_directory_made_read_only_mid_run_stops_the_trainer_and_keeps_the_checkpoint(tmp_path, tiny_data):
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o555)
+    check = subprocess.run([sys.executable, "-c", f"open({str(probe / 'x')!r}, 'w')"], preexec_fn=_as_plain_user,
+                           capture_output=True)
+    if check.returncode == 0:
+        pytest.skip("cannot make a directory read-only for this user (root without a bounding set to drop)")
+
+    run, log = Run(tmp_path / "run"), tmp_path / "train.log"
+    proc = start_trainer(run.path, tiny_data, resume=False, log=log, preexec_fn=_as_plain_user)
+    locked: list[Path] = []
+    try:
+        wait_until_stepping(run, proc, past_step=CHECKPOINT_EVERY)  # so the step-2 checkpoint is on disk
+        locked = [run.path, *(p for p in run.path.rglob("*") if p.is_dir())]
+        for directory in locked:
+            directory.chmod(0o555)
+        assert proc.wait(timeout=120) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+        for directory in locked:
+            directory.chmod(0o755)
+    line = last_line(log)  # names the file it could not write: status.json, or a checkpoint or grid
+    assert line.startswith("error: write failed: Permission denied (") and line.endswith(")"), line
+    assert Path(line[line.index("(") + 1 : -1]).parent in locked, line
+    # status.json could not be written either, so the run reads "stopped unexpectedly", not "running".
+    assert run.status()["state"] == CRASHED
+    ckpt_step, logged = check_run_directory(run)
+    assert ckpt_step >= CHECKPOINT_EVERY and logged[-1] - ckpt_step <= CHECKPOINT_EVERY
+    assert_previous_checkpoint_loads(run, ckpt_step)
+    resume_to_the_end(run, tiny_data, log, steps=ckpt_step + 4)
+
+
+@pytest.mark.slow
+def test_checkpoint_cut_short_by_the_kernel_fails_the_run_and_keeps_the_previous_one(tmp_path, tiny_data):
+    run, log = Run(tmp_path / "run"), tmp_path / "train.log"
+    assert start_trainer(run.path, tiny_data, resume=False, log=log, steps=4).wait(timeout=300) == 0
+    size = run.checkpoint_path.stat().st_size
+    proc = start_trainer(run.path, tiny_data, resume=True, log=log, steps=8, preexec_fn=_file_size_limit(size // 2))
+    assert proc.wait(timeout=300) == 1
+    line = last_line(log)
+    assert line == f"error: write failed: File too large ({run.checkpoint_path})", line
+    status = run.status()
+    assert status["state"] == FAILED and status["error"] == line[len("error: "):]
+    assert read_meta(run.checkpoint_path)["step"] == 4 and no_temp_files(run)
+    assert_previous_checkpoint_loads(run, 4)
+    resume_to_the_end(run, tiny_data, log, steps=8)
 
 
 # --- one writer per run -----------------------------------------------------------------------
