@@ -310,8 +310,9 @@ def _load_zip(path: Path, image_size: int, limit: int | None, seed: int) -> Data
             if _unsafe_member(name):
                 unsafe += 1
                 continue
-            if _is_image_name(name):
-                parts = name.replace("\\", "/").split("/")
+            parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]  # "./a//b" is "a/b"
+            hidden = any(p.startswith(".") for p in parts[:-1])  # skipped, as the folder loader skips them
+            if _is_image_name("/".join(parts)) and not hidden:
                 entries.append((name, parts[-2] if len(parts) > 1 else ""))
         if unsafe:
             log.warning("skipped %d zip members with absolute or '..' paths in %s", unsafe, path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -369,6 +369,7 @@ def test_unsafe_zip_members_are_skipped_and_never_written(tmp_path):
         zf.writestr("cls/../../evil2.png", png)
         zf.writestr("__MACOSX/cls/._0.png", b"resource fork, not an image")
         zf.writestr("cls/.hidden.png", b"not an image either")
+        zf.writestr(".git/cls/x.png", png)  # a hidden folder: skipped, as on disk
     names = zipfile.ZipFile(path).namelist()
     assert "../evil/x.png" in names and "/abs_evil/x.png" in names  # kept as crafted
     before = sorted(p for p in tmp_path.rglob("*"))
@@ -420,6 +421,48 @@ def test_zip_entry_and_total_caps(image_zip, monkeypatch):
     monkeypatch.setattr(data, "MAX_ZIP_ENTRIES", 500_000)
     monkeypatch.setattr(data, "MAX_TOTAL_BYTES", 1000)
     assert "uncompressed bytes" in error_of(image_zip)
+
+
+PART = st.one_of(st.sampled_from(["..", ".", "", "cls", "C:", "__MACOSX", "a\\..\\b", ".hidden.png"]),
+                 st.text("abc./\\:", min_size=1, max_size=6))
+MEMBER = st.tuples(
+    st.lists(PART, min_size=1, max_size=5).map("/".join).map(lambda n: n + st_suffix(n)),
+    st.sampled_from(["png", "junk", "empty"]),
+)
+
+
+def st_suffix(name: str) -> str:
+    return "" if name.endswith((".png", "/")) else ".png"
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(MEMBER, min_size=1, max_size=8))
+@example([("...png", "png"), ("./:.png", "png")])  # found by it: a class named "."
+def test_any_member_names_load_safely_or_fail_in_one_line(tmp_path_factory, members):
+    """Hypothesis writes zips of crafted member names (``..``, absolute, drive letters, backslashes,
+    hidden files) holding images, junk or nothing: the loader returns plain class names or one
+    DataError line, and creates nothing on disk."""
+    work = tmp_path_factory.mktemp("zips") / "deep" / "work"
+    work.mkdir(parents=True)
+    path = work / "crafted.zip"
+    payload = {"png": encode(solid()), "junk": b"not an image", "empty": b""}
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, kind in members:
+            zf.writestr(name, payload[kind])
+    root = work.parent.parent
+    before = sorted(root.rglob("*"))
+    try:
+        ds = load_dataset(str(path), image_size=8)
+    except DataError as e:
+        assert "\n" not in str(e) and str(e)
+        event("refused")
+    else:
+        event("loaded")
+        assert len(ds.images) >= 1
+        for name in ds.class_names:
+            assert name and not name.startswith(".") and not set("/\\") & set(name), ds.class_names
+    assert sorted(root.rglob("*")) == before
 
 
 # --- decode_image never fails in an unexpected way ---------------------------------
