@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import shutil
+import subprocess
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -245,6 +248,30 @@ def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
     assert ui.active_trainings() == ["first", "second"]
     Alive.poll = lambda self: 0  # both processes end
     assert ui.active_trainings() == []
+
+
+def test_resume_is_refused_while_another_process_trains_the_run(allowed, launches, tmp_path):
+    """One writer per run, seen from the app: a `python -m gan train` started elsewhere (a terminal)
+    holds the run's lock before it has written any status, so the page still shows the run as
+    stopped. Resume must then say so in one line and start nothing."""
+    run = hand_run(tmp_path / "runs" / "taken", "stopped")
+    hold = "import sys, time\nfrom gan.runs import Run\nwith Run(sys.argv[1]).lock():\n" \
+           "    print('locked', flush=True)\n    time.sleep(60)\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run.path)], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        at = train_page()
+        assert at.selectbox(key="train_monitor").value == "taken"
+        at.button(key="train_resume").click().run()
+        assert not at.exception
+        assert [w.value for w in at.warning] == ["run taken is already being trained; stop it first"]
+        assert launches == []
+    finally:
+        holder.kill()
+        holder.wait()
+    at.button(key="train_resume").click().run()  # the other trainer is gone: now it resumes
+    assert launches == [("taken", ["--resume", "--quiet", "--epochs", "2"])]
 
 
 # --- demo mode: uploads -------------------------------------------------------------------------
