@@ -135,14 +135,19 @@ def _sample(args) -> int:
         raise CliError("--truncation must be positive")
     path, class_names = _resolve_model(args)
     model = sampling.load_generator(path)
+    classes = sampling.num_classes(model)
     class_id = None
     if args.class_id is not None:
-        if args.class_id in class_names:
-            class_id = class_names.index(args.class_id)
+        names = class_names if len(class_names) == classes else []  # the generator is the truth
+        if args.class_id in names:
+            class_id = names.index(args.class_id)
         elif args.class_id.isdigit():
             class_id = int(args.class_id)
+        elif class_names and not names:
+            raise CliError(f"the run's classes.json names {len(class_names)} classes but its generator has "
+                           f"{classes}: give --class as a number")
         else:
-            choices = f"; choose from {', '.join(class_names)}" if class_names else ""
+            choices = f"; choose from {', '.join(names)}" if names else ""
             raise CliError(f"unknown class {args.class_id!r}{choices}")
     try:
         images, labels = sampling.sample(model, args.n, args.seed, class_id, args.truncation)
@@ -152,7 +157,7 @@ def _sample(args) -> int:
         sampling.save_png(out, sampling.make_grid(images))
     else:
         arrays = {"images": images}
-        if sampling.num_classes(model):
+        if classes:
             arrays["labels"] = labels
 
         def write(tmp: Path) -> None:

@@ -64,7 +64,9 @@ class Run:
         return TrainConfig.load(self.config_path)
 
     def class_names(self) -> list[str]:
-        return read_json(self.classes_path, default=[])
+        """classes.json's names; [] when it is missing or not a list of strings (it may be hand-edited)."""
+        names = read_json(self.classes_path, default=[])
+        return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else []
 
     # --- status -----------------------------------------------------------------------------
     def status(self) -> dict:

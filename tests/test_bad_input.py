@@ -196,6 +196,60 @@ def test_model_that_is_not_a_generator_exits_2(tmp_path, capsys, models, name, c
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def mismatched_run(tmp_path_factory) -> Path:
+    """A run folder whose files disagree: config.json says latent 64 and unconditional, classes.json
+    names ten classes, generator.keras is a conditional tiny generator with latent 100 and 3 classes."""
+    from gan.config import TrainConfig
+    from gan.models import build_models
+
+    run = tmp_path_factory.mktemp("mismatched")
+    generator, _ = build_models(TrainConfig.for_preset("tiny", conditional=True), 3)
+    generator.save(run / "generator.keras")
+    (run / "config.json").write_text(TrainConfig.for_preset("tiny", latent_dim=64, conditional=False).to_json())
+    (run / "classes.json").write_text(json.dumps([f"name{i}" for i in range(10)]))
+    return run
+
+
+@pytest.mark.parametrize(("extra", "code", "words"), [
+    ([], 0, "wrote 6 images"),  # the generator file is the truth: its own latent size and classes
+    (["--class", "2"], 0, "wrote 6 images"),
+    (["--class", "5"], 2, "class must be in [0, 3)"),
+    (["--class", "name1"], 2, "classes.json names 10 classes but its generator has 3"),
+])
+def test_run_whose_files_disagree_samples_from_the_generator_or_exits_2(tmp_path, capsys, mismatched_run,
+                                                                         extra, code, words):
+    out = tmp_path / "out.npz"
+    assert main(["sample", "--run-dir", str(mismatched_run), "-n", "6", "--out", str(out), *extra]) == code
+    captured = capsys.readouterr()
+    assert words in (captured.out if code == 0 else captured.err)
+    if code == 0:
+        with np.load(out, allow_pickle=False) as arrays:
+            assert arrays["images"].shape == (6, 32, 32, 3) and arrays["labels"].max() < 3
+    else:
+        assert len(captured.err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("classes_json", ['{"a": 1}', "[1, 2, 3]", "not json", '"abc"'])
+def test_a_hand_edited_classes_json_is_ignored_not_a_crash(tmp_path, capsys, mismatched_run, classes_json):
+    from gan.runs import Run
+    from gan.sampling import load_generator
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("generator.keras", "config.json"):
+        (run_dir / name).write_bytes((mismatched_run / name).read_bytes())
+    (run_dir / "classes.json").write_text(classes_json)
+    assert Run(run_dir).class_names() == []
+    code, err = run_cli(capsys, "sample", "--run-dir", str(run_dir), "-n", "3", "--class", "cat",
+                        "--out", str(tmp_path / "x.png"))
+    assert code == 2 and err == "error: unknown class 'cat'"
+    from gan.app_support import model_info
+
+    info = model_info(Run(run_dir), load_generator(run_dir / "generator.keras"))
+    assert (info.latent_dim, info.num_classes, info.class_names) == (100, 3, ["class 0", "class 1", "class 2"])
+
+
 def test_real_process_refuses_the_lambda_model(tmp_path, lambda_model):
     """The same through `python -m gan sample`: exit 2, one line on stderr, no marker, no output."""
     path, marker = lambda_model
