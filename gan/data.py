@@ -161,6 +161,8 @@ def _read(read: Callable[[str], bytes], key: str) -> bytes:
     """``read(key)``, with any failure turned into a per-file DataError."""
     try:
         return read(key)
+    except DataError:
+        raise
     except Exception as e:  # bad CRC, encrypted or unsupported zip member, I/O error...
         raise DataError(f"unreadable file ({type(e).__name__}: {e})") from e
 
@@ -269,7 +271,14 @@ def _load_folder(root: Path, image_size: int, limit: int | None, seed: int) -> D
         for name in filenames:
             if _is_image_name(name):
                 entries.append((os.path.join(dirpath, name), cls))
-    return _from_files(entries, lambda p: Path(p).read_bytes(), image_size, limit, seed, str(root))
+    return _from_files(entries, _read_file, image_size, limit, seed, str(root))
+
+
+def _read_file(path: str) -> bytes:
+    size = os.stat(path).st_size
+    if size > MAX_MEMBER_BYTES:
+        raise DataError(f"file is {size:,} bytes, over the {MAX_MEMBER_BYTES // 2**20} MB per-image limit")
+    return Path(path).read_bytes()
 
 
 def _unsafe_member(name: str) -> bool:
@@ -316,7 +325,17 @@ def _load_zip(path: Path, image_size: int, limit: int | None, seed: int) -> Data
                 entries.append((name, parts[-2] if len(parts) > 1 else ""))
         if unsafe:
             log.warning("skipped %d zip members with absolute or '..' paths in %s", unsafe, path)
-        return _from_files(entries, zf.read, image_size, limit, seed, str(path), unsafe)
+        return _from_files(entries, lambda name: _read_member(zf, name), image_size, limit, seed, str(path), unsafe)
+
+
+def _read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes, never inflating past its declared size (checked against the limits):
+    `ZipFile.read` inflates a whole compressed chunk at once, so a member that lies about its
+    size could expand to gigabytes before the CRC check refuses it. Reading exactly the declared
+    size stops there, and the CRC check still runs."""
+    info = zf.getinfo(name)
+    with zf.open(info) as member:
+        return member.read(info.file_size)
 
 
 # --- array sources (npz, cifar10) ---------------------------------------------

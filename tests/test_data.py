@@ -415,6 +415,44 @@ def test_zip_member_with_huge_declared_size_is_refused(tmp_path):
     assert "cls/big.png" in message and "20 MB" in message
 
 
+def test_zip_member_that_lies_about_its_size_is_never_inflated(tmp_path):
+    """200 MB of zeros deflate to ~200 KB; the archive then claims the member is 1,000 bytes. Reading
+    must stop at 1,000 bytes (the CRC check then refuses it), not inflate 200 MB first."""
+    import tracemalloc
+
+    path = tmp_path / "liar.zip"
+    png = encode(solid())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(150):
+            zf.writestr(f"cls/{i:03d}.png", png)
+        zf.writestr("cls/zzz.png", bytes(200 * 2**20))
+    raw = bytearray(path.read_bytes())
+    central = raw.rindex(b"PK\x01\x02")  # the last member's central directory record
+    assert raw[central + 46 : central + 57] == b"cls/zzz.png"
+    raw[central + 24 : central + 28] = struct.pack("<I", 1000)
+    path.write_bytes(bytes(raw))
+    assert zipfile.ZipFile(path).getinfo("cls/zzz.png").file_size == 1000
+    tracemalloc.start()
+    try:
+        ds = load_dataset(str(path), image_size=8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_rgb(ds, 150, 8)
+    assert ds.skipped == 1
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.0f} MB: the member was inflated"
+
+
+def test_oversized_file_in_a_folder_is_skipped_unread(tmp_path, caplog):
+    make_small_set(tmp_path, 200)
+    with open(tmp_path / "a" / "huge.png", "wb") as f:  # sparse: 30 MB on paper, nothing on disk
+        f.truncate(30 * 2**20)
+    with caplog.at_level(logging.WARNING, logger="gan.data"):
+        ds = load_dataset(str(tmp_path), image_size=8)
+    assert_rgb(ds, 200, 8)
+    assert ds.skipped == 1 and "huge.png: file is 31,457,280 bytes, over the 20 MB" in caplog.text
+
+
 def test_zip_entry_and_total_caps(image_zip, monkeypatch):
     monkeypatch.setattr(data, "MAX_ZIP_ENTRIES", 10)
     assert "24 entries" in error_of(image_zip)
