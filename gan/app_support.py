@@ -25,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 from gan.runs import Run, RunLockedError, list_runs, start_training
-from gan.security import UNLIMITED, Limits, NotAllowedError
+from gan.security import UNLIMITED, Limits, NotAllowedError, demo_mode, redact_paths
 
 if TYPE_CHECKING:
     import keras
@@ -182,8 +182,17 @@ def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, trun
 # --- errors ---------------------------------------------------------------------------------
 
 
+def shown(text: str) -> str:
+    """What a visitor may see of an error or log text: in demo mode, file names but no server paths."""
+    return redact_paths(text) if demo_mode() else text
+
+
 def friendly_message(error: BaseException) -> str:
-    """One line a user can act on; our own error types already carry one."""
+    """One line a user can act on (our own error types already carry one); no server paths in demo mode."""
+    return shown(_one_line(error))
+
+
+def _one_line(error: BaseException) -> str:
     from gan.config import ConfigError
     from gan.sampling import ModelError
 

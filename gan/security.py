@@ -5,7 +5,8 @@ opens the page, and takes file paths and uploads from them. So in demo mode:
 - `Limits` caps uploads, images, epochs, exports and concurrent trainings (one at a time);
 - data paths are confined to `allowed_data_roots()`: `check_data_path` resolves symlinks and
   `..` first, so a link inside a root that points outside it is refused too;
-- model files are checked as archives (`check_model_file`) before Keras opens them.
+- model files are checked as archives (`check_model_file`) before Keras opens them;
+- messages shown to visitors name files, not where they live on the server (`redact_paths`).
 
 Everything is a pure function of the environment passed in (default `os.environ`); nothing
 is cached at import, so tests and the app can change the environment freely.
@@ -20,6 +21,7 @@ older Streamlit sharing). A false positive only adds caps; `GAN_DEMO_MODE=0` rem
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +77,16 @@ def demo_mode(environ: Mapping[str, str] | None = None, source: Path = REPO) -> 
     if flag in FALSE:
         return False
     return on_streamlit_cloud(environ, source)
+
+
+# An absolute POSIX path of two or more parts, not inside a URL ("https://host/a/b").
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last part: a demo's errors and logs say which
+    file (`upload.zip`, `status.json`), never where the server keeps it."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
 
 
 def limits(environ: Mapping[str, str] | None = None, source: Path = REPO) -> Limits:

@@ -126,7 +126,7 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
     try:
         metrics.check_available(names)  # a missing classifier or Inception download fails here, in one line
     except metrics.MetricError as e:
-        st.error(f"Cannot evaluate: {e}", icon=":material/error:")
+        st.error(f"Cannot evaluate: {ui.shown(str(e))}", icon=":material/error:")
         return
     refusal = ui.save_refusal(run, shipped, security.demo_mode())
     lock = _evaluation_lock()

@@ -249,13 +249,13 @@ def _live(run: Run) -> None:
     if state == "starting":
         st.caption("Starting: loading the data and building the model...")
     if status.get("error") and state in (FAILED, CRASHED):
-        st.error(f"Training stopped: {status['error']}")
+        st.error(f"Training stopped: {ui.shown(status['error'])}")
     elif state == CRASHED:
         st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
                    "its last checkpoint.")
         tail = ui.log_tail(run)
         if tail:
-            st.code(tail, language=None)
+            st.code(ui.shown(tail), language=None)
     _progress(status)
     _controls(run, state)
     frame = run.metrics()
@@ -387,7 +387,7 @@ def runs_table() -> None:
             status = run.status()
             try:
                 config = run.config()
-                preset, data = config.preset, config.data
+                preset, data = config.preset, ui.shown(config.data)
             except ValueError:
                 preset, data = "?", "?"
             rows.append({

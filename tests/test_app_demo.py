@@ -274,6 +274,33 @@ def test_resume_is_refused_while_another_process_trains_the_run(allowed, launche
     assert launches == [("taken", ["--resume", "--quiet", "--epochs", "2"])]
 
 
+def test_demo_shows_file_names_not_server_paths(demo_env, monkeypatch):
+    """Errors, log tails and the runs table name the file (`status.json`, `upload.zip`), never the
+    folder the server keeps it in; outside demo mode the owner sees whole paths."""
+    runs = demo_env / "runs"
+    failed = hand_run(runs / "failed", "failed")
+    upload = failed.path / "upload.zip"
+    failed.config_path.write_text(TrainConfig(preset="tiny", epochs=2, data=str(upload)).to_json())
+    failed.write_status(error=f"write failed: Permission denied ({failed.status_path})")
+    crashed = hand_run(runs / "crashed", "running")  # status says running, nobody holds the lock
+    crashed.log_path.write_text(f'Traceback (most recent call last):\n  File "{REPO}/gan/trainer.py", line 90, '
+                                f'in train\nOSError: [Errno 5] Input/output error: \'{upload}\'\n')
+    at = train_page()
+    at.selectbox(key="train_monitor").set_value("failed").run()
+    assert errors(at) == "Training stopped: write failed: Permission denied (status.json)"
+    table = at.dataframe[0].value
+    assert set(table["data"]) == {"upload.zip", "cifar10"}
+    at.selectbox(key="train_monitor").set_value("crashed").run()
+    tail = "\n".join(c.value for c in at.code)
+    assert 'File "trainer.py", line 90' in tail and "error: 'upload.zip'" in tail
+    shown = "\n".join([errors(at), tail, *(w.value for w in at.warning), *(str(m.value) for m in at.markdown)])
+    assert str(demo_env) not in shown and str(REPO) not in shown
+
+    assert ui.shown(str(failed.status_path)) == "status.json"
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    assert ui.shown(str(failed.status_path)) == str(failed.status_path)
+
+
 # --- demo mode: uploads -------------------------------------------------------------------------
 
 

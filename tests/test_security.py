@@ -201,3 +201,18 @@ def test_non_archives_are_refused(tmp_path):
         check_model_file(tmp_path / "x.keras")
     with pytest.raises(NotAllowedError):
         check_model_file(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("write failed: Permission denied (/srv/app/runs/r1/status.json)",
+     "write failed: Permission denied (status.json)"),
+    ('File "/usr/lib/python3.11/zipfile.py", line 3', 'File "zipfile.py", line 3'),
+    ("3 of 10 files could not be read in /mount/src/app/runs/r1/upload.zip; first: cls/a.png: bad",
+     "3 of 10 files could not be read in upload.zip; first: cls/a.png: bad"),
+    ("see https://example.com/a/b.png and cls/a/b.png", "see https://example.com/a/b.png and cls/a/b.png"),
+    ("/tmp alone, ~/x/y and 50/50", "/tmp alone, ~/x/y and 50/50"),
+])
+def test_redact_paths_keeps_file_names_only(text, expected):
+    from gan.security import redact_paths
+
+    assert redact_paths(text) == expected
