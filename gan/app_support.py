@@ -662,9 +662,13 @@ def log_tail(run: Run, lines: int = 8) -> str:
 
 
 def last_error_line(run: Run) -> str | None:
-    """The trainer's "error: ..." line from train.log, if it printed one."""
-    found = [line for line in log_tail(run, 40).splitlines() if line.startswith("error:")]
-    return found[-1][len("error:"):].strip() if found else None
+    """Why the last trainer ended, when its last words in train.log were an "error: ..." line.
+
+    Only the final line counts: an older error followed by a later trainer's output (one that
+    was killed, say) is not the reason the run stopped this time.
+    """
+    tail = log_tail(run, 1)
+    return tail[len("error:"):].strip() if tail.startswith("error:") else None
 
 
 # --- export -------------------------------------------------------------------------------------

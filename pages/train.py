@@ -248,6 +248,8 @@ def _live(run: Run) -> None:
     st.markdown(f"**{run.name}** :{BADGES.get(state, 'gray')}-badge[{state}]")
     if state == "starting":
         st.caption("Starting: loading the data and building the model...")
+    if state == CRASHED and not status.get("error"):  # it may have said why where status.json could not
+        status["error"] = ui.last_error_line(run)
     if status.get("error") and state in (FAILED, CRASHED):
         st.error(f"Training stopped: {ui.shown(status['error'])}")
     elif state == CRASHED:

@@ -301,6 +301,21 @@ def test_demo_shows_file_names_not_server_paths(demo_env, monkeypatch):
     assert ui.shown(str(failed.status_path)) == str(failed.status_path)
 
 
+def test_a_trainer_that_could_not_write_its_status_is_still_heard(allowed, tmp_path):
+    """A trainer that lost its disk cannot write status.json (the run reads "stopped unexpectedly"),
+    but its last words in train.log say why; only the last line counts, not an older error."""
+    run = hand_run(tmp_path / "runs" / "full", "running")
+    run.log_path.write_text("error: an older failure\nresumed run at step 2\n"
+                            "error: write failed: No space left on device (/data/runs/full/status.json)\n")
+    at = app()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert errors(at) == "Training stopped: write failed: No space left on device (/data/runs/full/status.json)"
+    run.log_path.write_text("error: an older failure\nresumed run at step 4\n")  # then killed: no last words
+    at.run()
+    assert not at.error and "stopped without saying why" in "\n".join(w.value for w in at.warning)
+
+
 # --- demo mode: uploads -------------------------------------------------------------------------
 
 
