@@ -92,8 +92,8 @@ def _train(args) -> int:
         config.validate()
     else:
         config = TrainConfig.for_preset(fields.pop("preset", "seed"), **fields)
-    state = Trainer(config, run.path, progress=not args.quiet).train(resume=args.resume)
-    print(f"{state}: {run.path} (step {run.status().get('step')})")
+    state, step = Trainer(config, run.path, progress=not args.quiet).train(resume=args.resume)
+    print(f"{state}: {run.path} (step {step})")  # not from status.json: only process 0 writes it
     return 0
 
 

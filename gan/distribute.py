@@ -16,14 +16,22 @@ Per backend:
   batch indices are sharded along the batch axis; `jax.jit` compiles one global program
   (GSPMD), so batch statistics and random draws are exactly those of a single device.
 
-Multi-host training (MultiWorkerMirroredStrategy, `jax.distributed.initialize`) is not wired
-in; RELIABILITY.md says what it would take.
+Several processes (several hosts, or one process per GPU), JAX only: the launcher sets Keras'
+own variables on every process (`KERAS_DISTRIBUTION_JOB_ADDRESSES`, the coordinator's
+host:port first; `KERAS_DISTRIBUTION_NUM_PROCESSES`; `KERAS_DISTRIBUTION_PROCESS_ID`) and runs
+the same `python -m gan train --distribute ...` everywhere. `join_processes` connects them
+(`keras.distribution.initialize`) before any device is touched; `DataParallel` then spans every
+device of every process, and the one global program is the single-device step again. Every
+process loads the same data and computes the same batch indices, so no data is exchanged; only
+process 0 writes the run folder, and the processes agree on when to stop (`any_process`).
+TensorFlow's MultiWorkerMirroredStrategy is not wired in (see README).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,7 @@ class Replicas:
 
     count: int = 1
     strategy: Any = None
+    process_count: int = 1  # > 1 only in a multi-process JAX run (join_processes)
 
     @property
     def distributed(self) -> bool:
@@ -57,8 +66,59 @@ class Replicas:
     def per_replica_batch(self, batch_size: int) -> int:
         return batch_size // self.count
 
+    def any_process(self, flag: bool) -> bool:
+        """`flag` or'ed over every process; each process must call it at the same point of the loop.
+
+        A stop request (SIGTERM) may reach one process only; if it stopped alone, the others
+        would wait for it forever inside the next step's collectives.
+        """
+        if self.process_count == 1:
+            return flag
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+
 
 SINGLE = Replicas()
+
+
+def join_processes(config: TrainConfig, backend: str | None = None,
+                   environ: Mapping[str, str] | None = None) -> int:
+    """Connect to the other processes of a multi-process run when the launcher set one up
+    (`KERAS_DISTRIBUTION_NUM_PROCESSES` > 1); returns this process's index, 0 when it is alone.
+
+    Must run before anything touches a device: JAX fixes its device list at first use.
+    """
+    environ = os.environ if environ is None else environ
+    count = environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "").strip()
+    if not count or count == "1":
+        return 0
+    if not count.isdigit():
+        raise ConfigError(f"KERAS_DISTRIBUTION_NUM_PROCESSES must be a whole number, got {count!r}")
+    if not config.distribute:
+        raise ConfigError("KERAS_DISTRIBUTION_NUM_PROCESSES is set: pass --distribute to train on several processes")
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    if backend != "jax":
+        raise ConfigError("training on several processes needs KERAS_BACKEND=jax; on TensorFlow, --distribute "
+                          "uses the devices of one process")
+    if config.eval_every:
+        raise ConfigError("--eval-every is not available on several processes; "
+                          "score the run afterwards with `python -m gan evaluate`")
+    import jax
+    import keras
+
+    with contextlib.suppress(AttributeError):  # processes on CPUs talk through Gloo; GPUs use NCCL anyway
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        keras.distribution.initialize()
+    except (ValueError, RuntimeError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ConfigError(f"cannot join the other processes ({first}); check KERAS_DISTRIBUTION_*") from None
+    return jax.process_index()
 
 
 def local_devices(backend: str) -> list[str]:
@@ -99,6 +159,7 @@ def replicas_for(config: TrainConfig, backend: str | None = None) -> Replicas:
         import tensorflow as tf
 
         return Replicas(len(devices), tf.distribute.MirroredStrategy(devices))
+    import jax
     import keras
 
-    return Replicas(len(devices), keras.distribution.DataParallel(devices=devices))
+    return Replicas(len(devices), keras.distribution.DataParallel(devices=devices), jax.process_count())

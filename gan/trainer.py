@@ -69,19 +69,25 @@ class Trainer:
         self.run = Run(run_dir)
         self.progress = progress
 
-    def train(self, resume: bool = False) -> str:
-        """Train until done or stopped; returns the final state. Raises RunLockedError if busy.
+    def train(self, resume: bool = False) -> tuple[str, int]:
+        """Train until done or stopped; returns (final state, step). Raises RunLockedError if busy.
 
         The data is loaded before anything is written, so a bad source leaves no run behind.
+        In a multi-process run (gan.distribute.join_processes) every process trains, and only
+        process 0 takes the lock and writes the run folder.
         """
         from gan.data import load_dataset
+        from gan.distribute import join_processes
 
         config = self.config
+        process = join_processes(config)  # before anything touches a device
         data = load_dataset(config.data, config.image_size, config.limit, config.seed)
+        if process > 0:
+            return self._train(data, resume, writer=False)
         with self.run.lock():
             self.run.remove_stale_temp_files()  # left by a trainer killed mid-write
             try:
-                return self._train(data, resume)
+                return self._train(data, resume, writer=True)
             except TrainingError as e:
                 with contextlib.suppress(OSError):  # the disk may be what failed
                     self.run.write_status(state=FAILED, error=str(e), pid=None)
@@ -99,7 +105,7 @@ class Trainer:
                         self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first}", pid=None)
                 raise
 
-    def _train(self, data, resume: bool) -> str:
+    def _train(self, data, resume: bool, writer: bool) -> tuple[str, int]:
         import keras
 
         from gan.checkpoint import load_checkpoint, save_checkpoint
@@ -108,22 +114,29 @@ class Trainer:
         from gan.steps import make_train_step
 
         config, run = self.config, self.run
-        if not resume and run.checkpoint_path.exists():
+        replicas = replicas_for(config)  # one device unless --distribute; see gan/distribute.py
+        # Decided together: a process that raised alone would leave the others waiting forever.
+        found = run.checkpoint_path.exists()
+        if not resume and replicas.any_process(found):
             raise RunError(f"{run.path} already holds a run; pass --resume or choose a new --run-dir")
-        atomic_write_bytes(run.config_path, config.to_json().encode())
-        atomic_write_json(run.classes_path, list(data.class_names))
+        if resume and replicas.any_process(found) and replicas.any_process(not found):
+            raise RunError(f"some processes cannot read {run.checkpoint_path}: the run folder must be on a "
+                           "filesystem every process sees")
+        if writer:
+            atomic_write_bytes(run.config_path, config.to_json().encode())
+            atomic_write_json(run.classes_path, list(data.class_names))
 
         if config.mixed_precision:
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
         keras.utils.set_random_seed(config.seed)
-        replicas = replicas_for(config)  # one device unless --distribute; see gan/distribute.py
         with replicas.scope():
             gan = GAN(config, data.num_classes)
         step = 0
         if resume and run.checkpoint_path.exists():
             step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
             log.info("resumed %s at step %d", run.name, step)
-        run.truncate_metrics(step)
+        if writer:
+            run.truncate_metrics(step)
 
         per_step = config.d_steps * config.batch_size
         steps_per_epoch = max(1, len(data.images) // per_step)
@@ -132,9 +145,11 @@ class Trainer:
         fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, config.latent_dim)).astype(np.float32)
         fixed_labels = np.arange(GRID_SIZE, dtype=np.int32) % max(gan.num_classes, 1)
 
-        run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total, epoch=step // steps_per_epoch,
-                         steps_per_epoch=steps_per_epoch, error=None, started_at=time.time(),
-                         backend=keras.backend.backend(), images=len(data.images))
+        if writer:
+            run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
+                             epoch=step // steps_per_epoch, steps_per_epoch=steps_per_epoch, error=None,
+                             started_at=time.time(), backend=keras.backend.backend(), images=len(data.images),
+                             processes=replicas.process_count)
         pending: list[dict] = []
         interval_start, interval_step = time.perf_counter(), step
         order, order_epoch = None, -1
@@ -153,33 +168,39 @@ class Trainer:
                 raise TrainingError(f"non-finite {', '.join(bad)} at step {step}; the last good checkpoint is kept")
             elapsed = time.perf_counter() - interval_start
             rate = (step - interval_step) * per_step / max(elapsed, 1e-9)
-            run.append_metrics({"step": step, "epoch": step / steps_per_epoch, "time": time.time(), **row,
-                                "imgs_per_s": rate})
-            eta = (total - step) * per_step / max(rate, 1e-9)
-            run.write_status(step=step, epoch=step // steps_per_epoch, imgs_per_s=rate, eta_s=eta)
             interval_start, interval_step = time.perf_counter(), step
+            if writer:
+                run.append_metrics({"step": step, "epoch": step / steps_per_epoch, "time": time.time(), **row,
+                                    "imgs_per_s": rate})
+                eta = (total - step) * per_step / max(rate, 1e-9)
+                run.write_status(step=step, epoch=step // steps_per_epoch, imgs_per_s=rate, eta_s=eta)
 
-        saved_step = step
+        # Every process takes the same branches (sync and sampling are collective on several
+        # processes), so nothing below may depend on what one process sees on its disk.
+        saved_step, saved = step, found
 
         def save() -> None:
-            nonlocal saved_step
-            if saved_step == step and run.checkpoint_path.exists():
+            nonlocal saved_step, saved
+            if saved_step == step and saved:
                 return
-            saved_step = step
+            saved_step, saved = step, True
             train_step.sync()
-            save_checkpoint(run.checkpoint_path, gan.variables,
-                            {"step": step, "epoch": step // steps_per_epoch, "config": config.preset})
-            atomic_write(run.generator_path, lambda tmp: gan.sampler.save(tmp))
+            if writer:
+                save_checkpoint(run.checkpoint_path, gan.variables,
+                                {"step": step, "epoch": step // steps_per_epoch, "config": config.preset})
+                atomic_write(run.generator_path, lambda tmp: gan.sampler.save(tmp))
 
         def save_grid(epoch: int) -> None:
             from gan.sampling import generate, make_grid, save_png
 
             train_step.sync()
             images = generate(gan.sampler, fixed_z, fixed_labels if gan.num_classes else None)
-            save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, 8))
+            if writer:
+                save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, 8))
 
+        stopping = False
         with _StopFlag() as stop:
-            while step < total and not stop.set:
+            while step < total and not stopping:
                 epoch, position = divmod(step, steps_per_epoch)
                 if epoch != order_epoch:
                     order, order_epoch = epoch_order(epoch, len(data.images), per_step, config.seed), epoch
@@ -189,8 +210,9 @@ class Trainer:
                 pending.append(train_step(index, noise, ema_decay))
                 step += 1
                 bar.update(1)
+                stopping = replicas.any_process(stop.set)  # SIGTERM may reach one process only
                 epoch_done = step % steps_per_epoch == 0 or step == total
-                if step % config.log_every == 0 or epoch_done or stop.set:
+                if step % config.log_every == 0 or epoch_done or stopping:
                     log_row()
                 if epoch_done:
                     save_grid(math.ceil(step / steps_per_epoch))
@@ -203,8 +225,9 @@ class Trainer:
             save()
         bar.close()
         state = FINISHED if step >= total else STOPPED
-        run.write_status(state=state, step=step, pid=None, finished_at=time.time())
-        return state
+        if writer:
+            run.write_status(state=state, step=step, pid=None, finished_at=time.time())
+        return state, step
 
     def _evaluate(self, gan, train_step, data, step: int) -> None:
         """A cheap in-training score for the live charts (see gan.metrics.live_score)."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,113 @@ def test_single_device_without_distribute():
     with SINGLE.scope():
         pass
     assert SINGLE.per_replica_batch(8) == 8
+
+
+# --- several processes (JAX) ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def start_processes(run_dir: Path, data: Path, logs: Path, count: int = 2) -> list[subprocess.Popen]:
+    """`python -m gan train --distribute` as a launcher starts it on `count` hosts: Keras' variables,
+    one CPU device per process, the coordinator on localhost."""
+    port = free_port()
+    processes = []
+    for index in range(count):
+        env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
+               "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
+               "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count), "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+        env.pop("XLA_FLAGS", None)
+        with open(logs / f"process{index}.log", "wb") as log:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny", "--batch-size", "8",
+                 "--steps", "400", "--checkpoint-every", "50", "--log-every", "1", "--run-dir", str(run_dir),
+                 "--distribute", "--quiet"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+    return processes
+
+
+@pytest.mark.slow
+def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
+    """Two processes (one CPU device each) train one run the way two hosts would.
+
+    SIGTERM reaches process 1 only: both must stop at the same step (a process that stopped
+    alone would leave the other waiting in the next step's collectives), process 0 alone must
+    have written the run (metric steps 1..n exactly once), and the checkpoint must equal, within
+    float tolerance, that of one ordinary process trained for the same n steps.
+    """
+    import numpy as np
+
+    from gan.checkpoint import read_meta
+    from gan.files import read_json
+    from gan.runs import STOPPED, Run
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x=rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8))
+    run = Run(tmp_path / "run")
+    processes = start_processes(run.path, data, tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while (read_json(run.status_path, default={}) or {}).get("step", 0) < 3:
+            assert time.monotonic() < deadline, "the processes did not start stepping in time"
+            assert all(p.poll() is None for p in processes), (tmp_path / "process0.log").read_text()[-3000:]
+            time.sleep(0.1)
+        processes[1].send_signal(signal.SIGTERM)
+        codes = [p.wait(timeout=300) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait()
+    logs = [(tmp_path / f"process{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    ends = [[line for line in log.splitlines() if line.startswith(("stopped: ", "finished: "))] for log in logs]
+    assert ends[0] == ends[1] and len(ends[0]) == 1 and ends[0][0].startswith("stopped: "), ends
+    status = run.status()
+    steps = int(status["step"])
+    assert status["state"] == STOPPED and status["processes"] == 2 and 3 <= steps < 400
+    assert [int(r["step"]) for r in run.metric_rows()] == list(range(1, steps + 1))  # one writer
+    assert read_meta(run.checkpoint_path)["step"] == steps
+
+    alone = Run(tmp_path / "alone")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run([sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny",
+                             "--batch-size", "8", "--steps", str(steps), "--log-every", "1", "--run-dir",
+                             str(alone.path), "--quiet"], env=env, cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with np.load(run.checkpoint_path) as two, np.load(alone.checkpoint_path) as one:
+        names = [n for n in one.files if n != "meta"]
+        assert sorted(names) == sorted(n for n in two.files if n != "meta")
+        worst = max(float(np.max(np.abs(one[n].astype(np.float64) - two[n].astype(np.float64))))
+                    for n in names if one[n].size and one[n].dtype.kind == "f")
+    print(f"two processes vs one after {steps} steps: largest difference {worst:.2e}")
+    assert worst < 1e-3, f"two processes drifted from one by {worst}"
+
+
+@pytest.mark.parametrize(("environ", "fields", "backend", "words"), [
+    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {}, "jax", "pass --distribute"),
+    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {"distribute": True}, "tensorflow", "needs KERAS_BACKEND=jax"),
+    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {"distribute": True, "eval_every": 10}, "jax", "--eval-every"),
+    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "two"}, {"distribute": True}, "jax", "whole number"),
+])
+def test_a_multi_process_launch_that_cannot_work_is_refused_in_one_line(environ, fields, backend, words):
+    from gan.config import ConfigError, TrainConfig
+    from gan.distribute import join_processes
+
+    with pytest.raises(ConfigError, match=words):
+        join_processes(TrainConfig.for_preset("tiny", **fields), backend=backend, environ=environ)
+
+
+@pytest.mark.parametrize("environ", [{}, {"KERAS_DISTRIBUTION_NUM_PROCESSES": "1"}])
+def test_one_process_joins_nothing(environ):
+    from gan.config import TrainConfig
+    from gan.distribute import join_processes
+
+    assert join_processes(TrainConfig.for_preset("tiny", distribute=True), backend="tensorflow", environ=environ) == 0
