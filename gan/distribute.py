@@ -16,20 +16,24 @@ Per backend:
   batch indices are sharded along the batch axis; `jax.jit` compiles one global program
   (GSPMD), so batch statistics and random draws are exactly those of a single device.
 
-Several processes (several hosts, or one process per GPU), JAX only: the launcher sets Keras'
-own variables on every process (`KERAS_DISTRIBUTION_JOB_ADDRESSES`, the coordinator's
-host:port first; `KERAS_DISTRIBUTION_NUM_PROCESSES`; `KERAS_DISTRIBUTION_PROCESS_ID`) and runs
-the same `python -m gan train --distribute ...` everywhere. `join_processes` connects them
-(`keras.distribution.initialize`) before any device is touched; `DataParallel` then spans every
-device of every process, and the one global program is the single-device step again. Every
-process loads the same data and computes the same batch indices, so no data is exchanged; only
-process 0 writes the run folder, and the processes agree on when to stop (`any_process`).
-TensorFlow's MultiWorkerMirroredStrategy is not wired in (see README).
+Several processes (several hosts, or one process per GPU): the launcher runs the same
+`python -m gan train --distribute ...` everywhere and describes the cluster the backend's own
+way. On JAX, Keras' variables (`KERAS_DISTRIBUTION_JOB_ADDRESSES`, the coordinator's host:port
+first; `KERAS_DISTRIBUTION_NUM_PROCESSES`; `KERAS_DISTRIBUTION_PROCESS_ID`), and
+`keras.distribution.initialize` connects the processes; `DataParallel` then spans every device
+of every process, and the one global program is the single-device step again. On TensorFlow,
+`TF_CONFIG` (a `worker` list and this task's index) and `MultiWorkerMirroredStrategy`: the
+mirrored step above, with replicas on every worker. `join_processes` does either before any
+device is touched. Every process loads the same data and computes the same batch indices, so
+no data is exchanged; only process 0 writes the run folder, and the processes agree on when
+to stop (`Replicas.any_process`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -48,7 +52,7 @@ class Replicas:
 
     count: int = 1
     strategy: Any = None
-    process_count: int = 1  # > 1 only in a multi-process JAX run (join_processes)
+    process_count: int = 1  # > 1 only in a multi-process run (join_processes)
 
     @property
     def distributed(self) -> bool:
@@ -74,40 +78,68 @@ class Replicas:
         """
         if self.process_count == 1:
             return flag
+        import keras
         import numpy as np
-        from jax.experimental import multihost_utils
 
-        return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+        if isinstance(self.strategy, keras.distribution.DataParallel):
+            from jax.experimental import multihost_utils
+
+            return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+        return int(self._tensorflow_vote(int(flag))) > 0
+
+    @functools.cached_property
+    def _tensorflow_vote(self):
+        """The votes of every replica summed, compiled once (run eagerly, each call warns of overhead)."""
+        import tensorflow as tf
+
+        strategy = self.strategy
+
+        @tf.function
+        def vote(flag):
+            votes = strategy.run(lambda: tf.identity(flag))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+        return vote
 
 
 SINGLE = Replicas()
 
 
-def join_processes(config: TrainConfig, backend: str | None = None,
-                   environ: Mapping[str, str] | None = None) -> int:
-    """Connect to the other processes of a multi-process run when the launcher set one up
-    (`KERAS_DISTRIBUTION_NUM_PROCESSES` > 1); returns this process's index, 0 when it is alone.
+@dataclass(frozen=True)
+class Processes:
+    """This process's place in a multi-process run: `index` of `count` (0 of 1 when alone).
 
-    Must run before anything touches a device: JAX fixes its device list at first use.
+    `strategy` is TensorFlow's MultiWorkerMirroredStrategy, which must exist before any other
+    TensorFlow op runs, so it is made here, first thing, and handed on to `replicas_for`.
+    """
+
+    index: int = 0
+    count: int = 1
+    strategy: Any = None
+
+
+ALONE = Processes()
+
+
+def join_processes(config: TrainConfig, backend: str | None = None,
+                   environ: Mapping[str, str] | None = None) -> Processes:
+    """Connect to the other processes of a multi-process run when the launcher set one up:
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` > 1 on JAX, a `TF_CONFIG` naming several workers on
+    TensorFlow. Must run before anything touches a device.
     """
     environ = os.environ if environ is None else environ
-    count = environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "").strip()
-    if not count or count == "1":
-        return 0
-    if not count.isdigit():
-        raise ConfigError(f"KERAS_DISTRIBUTION_NUM_PROCESSES must be a whole number, got {count!r}")
-    if not config.distribute:
-        raise ConfigError("KERAS_DISTRIBUTION_NUM_PROCESSES is set: pass --distribute to train on several processes")
     if backend is None:
         import keras
 
         backend = keras.backend.backend()
-    if backend != "jax":
-        raise ConfigError("training on several processes needs KERAS_BACKEND=jax; on TensorFlow, --distribute "
-                          "uses the devices of one process")
-    if config.eval_every:
-        raise ConfigError("--eval-every is not available on several processes; "
-                          "score the run afterwards with `python -m gan evaluate`")
+    if backend == "tensorflow":
+        return _join_tensorflow_workers(config, environ)
+    count = environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "").strip()
+    if not count or count == "1":
+        return ALONE
+    if not count.isdigit():
+        raise ConfigError(f"KERAS_DISTRIBUTION_NUM_PROCESSES must be a whole number, got {count!r}")
+    _check_multi_process(config, "KERAS_DISTRIBUTION_NUM_PROCESSES")
     import jax
     import keras
 
@@ -116,9 +148,51 @@ def join_processes(config: TrainConfig, backend: str | None = None,
     try:
         keras.distribution.initialize()
     except (ValueError, RuntimeError, KeyError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ConfigError(f"cannot join the other processes ({first}); check KERAS_DISTRIBUTION_*") from None
-    return jax.process_index()
+        raise ConfigError(f"cannot join the other processes ({_first_line(e)}); check KERAS_DISTRIBUTION_*") from None
+    return Processes(jax.process_index(), jax.process_count())
+
+
+def _join_tensorflow_workers(config: TrainConfig, environ: Mapping[str, str]) -> Processes:
+    """MultiWorkerMirroredStrategy from `TF_CONFIG` (a `worker` list and this task's index)."""
+    if environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1").strip() not in ("", "1"):
+        raise ConfigError("KERAS_DISTRIBUTION_NUM_PROCESSES is for KERAS_BACKEND=jax; "
+                          "on TensorFlow, describe the workers in TF_CONFIG")
+    raw = environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return ALONE
+    try:
+        tf_config = json.loads(raw)
+        workers = list(tf_config["cluster"]["worker"])
+        index = int(tf_config["task"]["index"])
+        kind = tf_config["task"]["type"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"TF_CONFIG must name cluster.worker and task.type/index ({_first_line(e)})") from None
+    if set(tf_config["cluster"]) != {"worker"} or kind != "worker" or not 0 <= index < len(workers):
+        raise ConfigError("TF_CONFIG: only a 'worker' cluster is supported, with task.index inside it")
+    if len(workers) == 1:
+        return ALONE
+    _check_multi_process(config, "TF_CONFIG")
+    import tensorflow as tf
+
+    return Processes(index, len(workers), tf.distribute.MultiWorkerMirroredStrategy())
+
+
+def _check_multi_process(config: TrainConfig, variable: str) -> None:
+    if not config.distribute:
+        raise ConfigError(f"{variable} names several processes: pass --distribute to train on them")
+    if config.eval_every:
+        raise ConfigError("--eval-every is not available on several processes; "
+                          "score the run afterwards with `python -m gan evaluate`")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def _check_split(batch_size: int, count: int) -> None:
+    if batch_size % count:
+        raise ConfigError(f"batch size {batch_size} does not split evenly over {count} devices; "
+                          f"use a multiple of {count}")
 
 
 def local_devices(backend: str) -> list[str]:
@@ -135,7 +209,7 @@ def local_devices(backend: str) -> list[str]:
     raise ConfigError(f"--distribute is not supported on the {backend} backend")
 
 
-def replicas_for(config: TrainConfig, backend: str | None = None) -> Replicas:
+def replicas_for(config: TrainConfig, backend: str | None = None, processes: Processes = ALONE) -> Replicas:
     """The placement for `config`: one device unless `config.distribute`.
 
     The global batch must split evenly: a ragged split would weight some rows more than
@@ -143,16 +217,16 @@ def replicas_for(config: TrainConfig, backend: str | None = None) -> Replicas:
     """
     if not config.distribute:
         return SINGLE
+    if processes.strategy is not None:  # TensorFlow workers
+        count = processes.strategy.num_replicas_in_sync
+        _check_split(config.batch_size, count)
+        return Replicas(count, processes.strategy, processes.count)
     if backend is None:
         import keras
 
         backend = keras.backend.backend()
     devices = local_devices(backend)
-    if config.batch_size % len(devices):
-        raise ConfigError(
-            f"batch size {config.batch_size} does not split evenly over {len(devices)} devices; "
-            f"use a multiple of {len(devices)}"
-        )
+    _check_split(config.batch_size, len(devices))
     if len(devices) == 1:
         return SINGLE
     if backend == "tensorflow":

@@ -80,14 +80,14 @@ class Trainer:
         from gan.distribute import join_processes
 
         config = self.config
-        process = join_processes(config)  # before anything touches a device
+        processes = join_processes(config)  # before anything touches a device
         data = load_dataset(config.data, config.image_size, config.limit, config.seed)
-        if process > 0:
-            return self._train(data, resume, writer=False)
+        if processes.index > 0:
+            return self._train(data, resume, processes, writer=False)
         with self.run.lock():
             self.run.remove_stale_temp_files()  # left by a trainer killed mid-write
             try:
-                return self._train(data, resume, writer=True)
+                return self._train(data, resume, processes, writer=True)
             except TrainingError as e:
                 with contextlib.suppress(OSError):  # the disk may be what failed
                     self.run.write_status(state=FAILED, error=str(e), pid=None)
@@ -105,7 +105,7 @@ class Trainer:
                         self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first}", pid=None)
                 raise
 
-    def _train(self, data, resume: bool, writer: bool) -> tuple[str, int]:
+    def _train(self, data, resume: bool, processes, writer: bool) -> tuple[str, int]:
         import keras
 
         from gan.checkpoint import load_checkpoint, save_checkpoint
@@ -114,7 +114,7 @@ class Trainer:
         from gan.steps import make_train_step
 
         config, run = self.config, self.run
-        replicas = replicas_for(config)  # one device unless --distribute; see gan/distribute.py
+        replicas = replicas_for(config, processes=processes)  # one device unless --distribute; gan/distribute.py
         # Decided together: a process that raised alone would leave the others waiting forever.
         found = run.checkpoint_path.exists()
         if not resume and replicas.any_process(found):

@@ -171,33 +171,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_processes(run_dir: Path, data: Path, logs: Path, count: int = 2) -> list[subprocess.Popen]:
-    """`python -m gan train --distribute` as a launcher starts it on `count` hosts: Keras' variables,
-    one CPU device per process, the coordinator on localhost."""
-    port = free_port()
+def process_env(backend: str, index: int, count: int, port: int, ports: list[int]) -> dict[str, str]:
+    """What a launcher sets for process `index` of `count` on localhost, the backend's own way."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("XLA_FLAGS", None)  # one CPU device per process
+    if backend == "jax":
+        env.update(JAX_PLATFORMS="cpu", KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES=str(count), KERAS_DISTRIBUTION_PROCESS_ID=str(index))
+    else:
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                       "task": {"type": "worker", "index": index}})
+    return env
+
+
+def start_processes(backend: str, run_dir: Path, logs: Path, *args: str, count: int = 2) -> list[subprocess.Popen]:
+    """`python -m gan train --run-dir RUN ARGS` on `count` processes, as on `count` hosts."""
+    port, ports = free_port(), [free_port() for _ in range(count)]
     processes = []
     for index in range(count):
-        env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
-               "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
-               "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count), "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
-        env.pop("XLA_FLAGS", None)
-        with open(logs / f"process{index}.log", "wb") as log:
+        with open(logs / f"process{index}.log", "ab") as log:
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny", "--batch-size", "8",
-                 "--steps", "400", "--checkpoint-every", "50", "--log-every", "1", "--run-dir", str(run_dir),
-                 "--distribute", "--quiet"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+                [sys.executable, "-m", "gan", "train", "--run-dir", str(run_dir), "--quiet", *args],
+                env=process_env(backend, index, count, port, ports), cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
     return processes
 
 
-@pytest.mark.slow
-def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
-    """Two processes (one CPU device each) train one run the way two hosts would.
+def closing_lines(logs: Path, processes: list[subprocess.Popen], timeout: float = 300) -> list[str]:
+    """Each process's exit code must be 0; returns each one's closing `stopped:`/`finished:` line."""
+    try:
+        codes = [p.wait(timeout=timeout) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait()
+    texts = [(logs / f"process{i}.log").read_text() for i in range(len(processes))]
+    assert codes == [0] * len(processes), "\n".join(t[-2000:] for t in texts)
+    ends = [[line for line in t.splitlines() if line.startswith(("stopped: ", "finished: "))] for t in texts]
+    return [e[-1] if e else "" for e in ends]
 
-    SIGTERM reaches process 1 only: both must stop at the same step (a process that stopped
-    alone would leave the other waiting in the next step's collectives), process 0 alone must
-    have written the run (metric steps 1..n exactly once), and the checkpoint must equal, within
-    float tolerance, that of one ordinary process trained for the same n steps.
-    """
+
+def stop_one_process(backend: str, tmp_path: Path):
+    """Train on two processes until they step, SIGTERM process 1 only, and check what must hold:
+    both stopped at the same step, process 0 alone wrote the run. Returns (run, data, steps)."""
     import numpy as np
 
     from gan.checkpoint import read_meta
@@ -208,29 +223,37 @@ def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
     data = tmp_path / "tiny.npz"
     np.savez(data, x=rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8))
     run = Run(tmp_path / "run")
-    processes = start_processes(run.path, data, tmp_path)
+    processes = start_processes(backend, run.path, tmp_path, "--data", str(data), "--preset", "tiny",
+                                "--batch-size", "8", "--steps", "400", "--checkpoint-every", "50",
+                                "--log-every", "1", "--distribute")
     try:
         deadline = time.monotonic() + 300
         while (read_json(run.status_path, default={}) or {}).get("step", 0) < 3:
             assert time.monotonic() < deadline, "the processes did not start stepping in time"
             assert all(p.poll() is None for p in processes), (tmp_path / "process0.log").read_text()[-3000:]
-            time.sleep(0.1)
+            time.sleep(0.05)
         processes[1].send_signal(signal.SIGTERM)
-        codes = [p.wait(timeout=300) for p in processes]
     finally:
-        for p in processes:
-            p.kill()
-            p.wait()
-    logs = [(tmp_path / f"process{i}.log").read_text() for i in range(2)]
-    assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
-    ends = [[line for line in log.splitlines() if line.startswith(("stopped: ", "finished: "))] for log in logs]
-    assert ends[0] == ends[1] and len(ends[0]) == 1 and ends[0][0].startswith("stopped: "), ends
-    status = run.status()
+        ends = closing_lines(tmp_path, processes)
+    assert ends[0] == ends[1] and ends[0].startswith("stopped: "), ends  # a process that stopped alone
+    status = run.status()  # would have left the other waiting in the next step's collectives
     steps = int(status["step"])
     assert status["state"] == STOPPED and status["processes"] == 2 and 3 <= steps < 400
     assert [int(r["step"]) for r in run.metric_rows()] == list(range(1, steps + 1))  # one writer
     assert read_meta(run.checkpoint_path)["step"] == steps
+    return run, data, steps
 
+
+@pytest.mark.slow
+def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
+    """Two processes (one CPU device each) train one run the way two hosts would: SIGTERM to one
+    stops both at the same step, process 0 alone writes, and the checkpoint equals, within float
+    tolerance, that of one ordinary process trained for the same number of steps."""
+    import numpy as np
+
+    from gan.runs import Run
+
+    run, data, steps = stop_one_process("jax", tmp_path)
     alone = Run(tmp_path / "alone")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)
@@ -248,11 +271,112 @@ def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
     assert worst < 1e-3, f"two processes drifted from one by {worst}"
 
 
+WORKER_PROBE = r"""
+import json, os, sys
+import numpy as np
+from gan.config import TrainConfig
+from gan.distribute import join_processes, replicas_for
+
+config = TrainConfig.for_preset("tiny", batch_size=8, dropout=0.0, jit=False, distribute=True)
+processes = join_processes(config)  # MultiWorkerMirroredStrategy, before any other TensorFlow op
+import keras
+from keras import ops
+
+def row_constant_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    shape = tuple(shape)
+    row = ops.reshape(ops.sin(ops.arange(int(np.prod(shape[1:])), dtype="float32")), shape[1:])
+    return ops.broadcast_to(row, shape)
+keras.random.normal = row_constant_normal  # see test_tensorflow_mirrored_step_equals_single_device_step
+
+from gan.distribute import SINGLE
+from gan.objective import GAN
+from gan.steps import make_train_step
+
+keras.utils.set_random_seed(0)  # the same single-device model on every worker
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+labels = np.zeros(32, np.int32)
+index = rng.permutation(32)[:8].reshape(1, 8)
+out, initial = {}, None
+for name, replicas in (("one", SINGLE), ("two", replicas_for(config, processes=processes))):
+    with replicas.scope():
+        gan = GAN(config, 1)
+    if initial is None:
+        initial = [ops.convert_to_numpy(v.value) for v in gan.variables]
+    else:
+        for variable, value in zip(gan.variables, initial):
+            variable.assign(value)
+    step = make_train_step(gan, images, labels, replicas)
+    metrics = {k: float(ops.convert_to_numpy(v)) for k, v in step(index, 0.0, 0.0).items()}
+    values = [ops.convert_to_numpy(v.value) for v in gan.variables]
+    out[name] = dict(replicas=replicas.count, metrics=metrics, values=values)
+votes = [replicas.any_process(processes.index == 1), replicas.any_process(False)]
+report = dict(
+    process=[processes.index, processes.count], votes=votes,
+    replicas=[out["one"]["replicas"], out["two"]["replicas"]],
+    metrics=[out["one"]["metrics"], out["two"]["metrics"]],
+    paths=[v.path for v in gan.variables],
+    diffs=[float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+           for a, b in zip(out["one"]["values"], out["two"]["values"])],
+    moved=[float(np.max(np.abs(a.astype(np.float64) - i.astype(np.float64)))) if a.size else 0.0
+           for a, i in zip(out["one"]["values"], initial)],
+)
+print("REPORT " + json.dumps(report), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_tensorflow_workers_step_equals_single_device_step():
+    """TensorFlow on two worker processes (`TF_CONFIG`, MultiWorkerMirroredStrategy, one CPU each):
+    one step equals the single-device step, as on one machine (row-constant latents, see the
+    mirrored test), and a stop vote from worker 1 alone reaches worker 0."""
+    ports = [free_port(), free_port()]
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER_PROBE], env=process_env("tensorflow", i, 2, 0, ports),
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    try:
+        outputs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    for index, (worker, (stdout, stderr)) in enumerate(zip(workers, outputs, strict=True)):
+        lines = [line for line in stdout.splitlines() if line.startswith("REPORT ")]
+        assert worker.returncode == 0 and lines, stderr[-3000:]
+        report = json.loads(lines[-1][len("REPORT "):])
+        assert report["process"] == [index, 2] and report["votes"] == [True, False]
+        check_same_update(report, skip=("seed_generator_state",))
+
+
+@pytest.mark.slow
+def test_two_tensorflow_workers_stop_together_write_once_and_resume(tmp_path):
+    """The same on TensorFlow workers (`TF_CONFIG`), then `--resume` on both: each resumes at the
+    checkpoint the stop left and the run finishes with every metric step logged once."""
+    from gan.runs import FINISHED
+
+    run, _, steps = stop_one_process("tensorflow", tmp_path)
+    ends = closing_lines(tmp_path, start_processes("tensorflow", run.path, tmp_path, "--resume",
+                                                   "--steps", str(steps + 3)))
+    assert ends == [f"finished: {run.path} (step {steps + 3})"] * 2
+    for index in range(2):
+        assert f"resumed run at step {steps}" in (tmp_path / f"process{index}.log").read_text()
+    assert run.status()["state"] == FINISHED
+    assert [int(r["step"]) for r in run.metric_rows()] == list(range(1, steps + 4))
+
+
+TWO_WORKERS = '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 1}}'
+
+
 @pytest.mark.parametrize(("environ", "fields", "backend", "words"), [
     ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {}, "jax", "pass --distribute"),
-    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {"distribute": True}, "tensorflow", "needs KERAS_BACKEND=jax"),
+    ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {"distribute": True}, "tensorflow", "workers in TF_CONFIG"),
     ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, {"distribute": True, "eval_every": 10}, "jax", "--eval-every"),
     ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "two"}, {"distribute": True}, "jax", "whole number"),
+    ({"TF_CONFIG": TWO_WORKERS}, {}, "tensorflow", "TF_CONFIG names several processes: pass --distribute"),
+    ({"TF_CONFIG": "{not json"}, {"distribute": True}, "tensorflow", "TF_CONFIG must name"),
+    ({"TF_CONFIG": '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "chief", "index": 0}}'},
+     {"distribute": True}, "tensorflow", "only a 'worker' cluster"),
+    ({"TF_CONFIG": TWO_WORKERS.replace('"index": 1', '"index": 5')}, {"distribute": True}, "tensorflow",
+     "task.index inside it"),
 ])
 def test_a_multi_process_launch_that_cannot_work_is_refused_in_one_line(environ, fields, backend, words):
     from gan.config import ConfigError, TrainConfig
@@ -262,9 +386,13 @@ def test_a_multi_process_launch_that_cannot_work_is_refused_in_one_line(environ,
         join_processes(TrainConfig.for_preset("tiny", **fields), backend=backend, environ=environ)
 
 
-@pytest.mark.parametrize("environ", [{}, {"KERAS_DISTRIBUTION_NUM_PROCESSES": "1"}])
-def test_one_process_joins_nothing(environ):
+@pytest.mark.parametrize(("environ", "backend"), [
+    ({}, "jax"), ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "1"}, "jax"), ({"TF_CONFIG": TWO_WORKERS}, "jax"),
+    ({}, "tensorflow"), ({"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}'},
+                         "tensorflow"),
+])
+def test_one_process_joins_nothing(environ, backend):
     from gan.config import TrainConfig
-    from gan.distribute import join_processes
+    from gan.distribute import ALONE, join_processes
 
-    assert join_processes(TrainConfig.for_preset("tiny", distribute=True), backend="tensorflow", environ=environ) == 0
+    assert join_processes(TrainConfig.for_preset("tiny", distribute=True), backend=backend, environ=environ) is ALONE

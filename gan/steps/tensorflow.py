@@ -25,11 +25,13 @@ class TensorFlowStep:
         self.gan = gan
         self.replicas = replicas
         if replicas.distributed:
-            # A mirrored, non-trainable variable keeps one copy of the dataset on every device,
-            # so no replica fetches its batch from another device's memory.
-            with replicas.scope():
-                self.images = tf.Variable(images, trainable=False, name="dataset_images")
-                self.labels = tf.Variable(labels.astype(np.int32), trainable=False, name="dataset_labels")
+            # One copy of the dataset per replica, made on the replica's own device: no replica
+            # fetches its batch from another device's memory, and nothing is broadcast (a
+            # mirrored variable would be, and multi-worker collectives have no uint8 broadcast).
+            strategy = replicas.strategy
+            self.images = strategy.experimental_distribute_values_from_function(lambda _: tf.constant(images))
+            self.labels = strategy.experimental_distribute_values_from_function(
+                lambda _: tf.constant(labels.astype(np.int32)))
             self._seed_states = [v for v in gan.variables if v.name == "seed_generator_state"]
             # No XLA under MirroredStrategy: an XLA cluster is placed on one device and cannot touch
             # the other replicas' variables (InvalidArgumentError on logical CPU devices; not
@@ -57,16 +59,16 @@ class TensorFlowStep:
 
         return run
 
-    def _train(self, index, noise_std, ema_decay):
+    def _train(self, index, noise_std, ema_decay, images=None, labels=None):
         gan = self.gan
         metrics = gan.train_batch(
-            self.images, self.labels, index, noise_std,
+            self.images if images is None else images, self.labels if labels is None else labels, index, noise_std,
             self._apply(gan.discriminator, gan.d_optimizer), self._apply(gan.generator, gan.g_optimizer),
         )
         gan.update_ema(ema_decay)
         return metrics
 
-    def _replica_train(self, index, noise_std, ema_decay):
+    def _replica_train(self, images, labels, index, noise_std, ema_decay):
         """One replica's share: its columns of `index`, with its replica id folded into every seed.
 
         Without the fold every replica would draw the same latents from the same mirrored seed
@@ -81,14 +83,14 @@ class TensorFlowStep:
             offset = tf.stack([tf.cast(replica, state.dtype) * _REPLICA_SEED_STRIDE, tf.zeros((), state.dtype)])
             state.assign(state.value + offset)
             offsets.append(offset)
-        metrics = self._train(local_index, noise_std, ema_decay)
+        metrics = self._train(local_index, noise_std, ema_decay, images, labels)
         for state, offset in zip(self._seed_states, offsets, strict=True):
             state.assign(state.value - offset)
         return metrics
 
     def _distributed(self, train, index, noise_std, ema_decay):
         strategy = self.replicas.strategy
-        per_replica = strategy.run(train, args=(index, noise_std, ema_decay))
+        per_replica = strategy.run(train, args=(self.images, self.labels, index, noise_std, ema_decay))
         return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
 
     def __call__(self, index: np.ndarray, noise_std: float, ema_decay: float) -> dict:
