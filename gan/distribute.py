@@ -1,4 +1,4 @@
-"""Data parallelism over the devices of one machine (`--distribute`).
+"""Data parallelism over the devices of one machine, or of several processes (`--distribute`).
 
 Every device holds a full copy of G, D, the EMA generator and both optimizers; each step the
 global batch (`config.batch_size`) is split evenly, each device computes gradients on its
@@ -46,8 +46,8 @@ from gan.config import ConfigError, TrainConfig
 class Replicas:
     """Where one training step runs: `count` model replicas, and the backend object that places them.
 
-    `strategy` is a `tf.distribute.MirroredStrategy` (TensorFlow), a
-    `keras.distribution.DataParallel` (JAX), or None for a single device.
+    `strategy` is a `tf.distribute.MirroredStrategy` or `MultiWorkerMirroredStrategy`
+    (TensorFlow), a `keras.distribution.DataParallel` (JAX), or None for a single device.
     """
 
     count: int = 1
