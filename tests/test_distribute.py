@@ -24,13 +24,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-PROBE = r"""
-import json, os, sys
-backend = os.environ["KERAS_BACKEND"]
-if backend == "tensorflow":
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+# One step of the tiny preset (no dropout) on one device and on the replicas `two`, from the same
+# initial values and batch; the script that includes it defines `config`, `two` and `extra`.
+STEP_BOTH_WAYS = r"""
 import keras
 import numpy as np
 from keras import ops
@@ -42,20 +38,17 @@ if os.environ.get("ROW_CONSTANT_NOISE") == "1":
         return ops.broadcast_to(row, shape)
     keras.random.normal = row_constant_normal  # gan.objective looks it up at call time
 
-from gan.config import TrainConfig
-from gan.distribute import replicas_for
+from gan.distribute import SINGLE
 from gan.objective import GAN
 from gan.steps import make_train_step
 
+keras.utils.set_random_seed(0)  # the same single-device model in every process
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
 labels = np.zeros(32, np.int32)
 index = rng.permutation(32)[:8].reshape(1, 8)
 out, initial = {}, None
-for name, distribute in (("one", False), ("two", True)):
-    jit = os.environ["PROBE_JIT"] == "1"
-    config = TrainConfig.for_preset("tiny", batch_size=8, dropout=0.0, jit=jit, distribute=distribute)
-    replicas = replicas_for(config)
+for name, replicas in (("one", SINGLE), ("two", two)):
     with replicas.scope():
         gan = GAN(config, 1)
     if initial is None:
@@ -69,6 +62,7 @@ for name, distribute in (("one", False), ("two", True)):
     out[name] = dict(replicas=replicas.count, metrics=metrics,
                      values=[ops.convert_to_numpy(v.value) for v in gan.variables])
 report = dict(
+    extra,
     replicas=[out["one"]["replicas"], out["two"]["replicas"]],
     metrics=[out["one"]["metrics"], out["two"]["metrics"]],
     paths=[v.path for v in gan.variables],
@@ -77,8 +71,22 @@ report = dict(
     moved=[float(np.max(np.abs(a.astype(np.float64) - i.astype(np.float64)))) if a.size else 0.0
            for a, i in zip(out["one"]["values"], initial)],
 )
-print("REPORT " + json.dumps(report))
+print("REPORT " + json.dumps(report), flush=True)
 """
+
+# Two devices in one process: TensorFlow splits the CPU into 2 logical devices (XLA_FLAGS does it for JAX).
+PROBE = r"""
+import json, os
+if os.environ["KERAS_BACKEND"] == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan.config import TrainConfig
+from gan.distribute import replicas_for
+
+config = TrainConfig.for_preset("tiny", batch_size=8, dropout=0.0, jit=os.environ["PROBE_JIT"] == "1", distribute=True)
+two, extra = replicas_for(config), {}
+""" + STEP_BOTH_WAYS
 
 
 def run_probe(backend: str, **env: str) -> dict:
@@ -271,58 +279,18 @@ def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
     assert worst < 1e-3, f"two processes drifted from one by {worst}"
 
 
+# One of two TensorFlow workers (TF_CONFIG): one device each, replicas on both.
 WORKER_PROBE = r"""
-import json, os, sys
-import numpy as np
+import json, os
 from gan.config import TrainConfig
 from gan.distribute import join_processes, replicas_for
 
 config = TrainConfig.for_preset("tiny", batch_size=8, dropout=0.0, jit=False, distribute=True)
 processes = join_processes(config)  # MultiWorkerMirroredStrategy, before any other TensorFlow op
-import keras
-from keras import ops
-
-def row_constant_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    shape = tuple(shape)
-    row = ops.reshape(ops.sin(ops.arange(int(np.prod(shape[1:])), dtype="float32")), shape[1:])
-    return ops.broadcast_to(row, shape)
-keras.random.normal = row_constant_normal  # see test_tensorflow_mirrored_step_equals_single_device_step
-
-from gan.distribute import SINGLE
-from gan.objective import GAN
-from gan.steps import make_train_step
-
-keras.utils.set_random_seed(0)  # the same single-device model on every worker
-rng = np.random.default_rng(0)
-images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
-labels = np.zeros(32, np.int32)
-index = rng.permutation(32)[:8].reshape(1, 8)
-out, initial = {}, None
-for name, replicas in (("one", SINGLE), ("two", replicas_for(config, processes=processes))):
-    with replicas.scope():
-        gan = GAN(config, 1)
-    if initial is None:
-        initial = [ops.convert_to_numpy(v.value) for v in gan.variables]
-    else:
-        for variable, value in zip(gan.variables, initial):
-            variable.assign(value)
-    step = make_train_step(gan, images, labels, replicas)
-    metrics = {k: float(ops.convert_to_numpy(v)) for k, v in step(index, 0.0, 0.0).items()}
-    values = [ops.convert_to_numpy(v.value) for v in gan.variables]
-    out[name] = dict(replicas=replicas.count, metrics=metrics, values=values)
-votes = [replicas.any_process(processes.index == 1), replicas.any_process(False)]
-report = dict(
-    process=[processes.index, processes.count], votes=votes,
-    replicas=[out["one"]["replicas"], out["two"]["replicas"]],
-    metrics=[out["one"]["metrics"], out["two"]["metrics"]],
-    paths=[v.path for v in gan.variables],
-    diffs=[float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-           for a, b in zip(out["one"]["values"], out["two"]["values"])],
-    moved=[float(np.max(np.abs(a.astype(np.float64) - i.astype(np.float64)))) if a.size else 0.0
-           for a, i in zip(out["one"]["values"], initial)],
-)
-print("REPORT " + json.dumps(report), flush=True)
-"""
+two = replicas_for(config, processes=processes)
+extra = dict(process=[processes.index, processes.count],
+             votes=[two.any_process(processes.index == 1), two.any_process(False)])
+""" + STEP_BOTH_WAYS
 
 
 @pytest.mark.slow
@@ -331,8 +299,9 @@ def test_two_tensorflow_workers_step_equals_single_device_step():
     one step equals the single-device step, as on one machine (row-constant latents, see the
     mirrored test), and a stop vote from worker 1 alone reaches worker 0."""
     ports = [free_port(), free_port()]
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER_PROBE], env=process_env("tensorflow", i, 2, 0, ports),
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER_PROBE], cwd=REPO, text=True,
+                                env={**process_env("tensorflow", i, 2, 0, ports), "ROW_CONSTANT_NOISE": "1"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for i in range(2)]
     try:
         outputs = [w.communicate(timeout=300) for w in workers]
