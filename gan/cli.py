@@ -72,7 +72,8 @@ def _add_train(sub) -> None:
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
     p.add_argument("--no-jit", dest="jit", action="store_false", default=None, help="do not XLA-compile")
     p.add_argument("--distribute", action="store_true", default=None,
-                   help="data-parallel on all local devices (JAX: on every process when KERAS_DISTRIBUTION_* is set)")
+                   help="data-parallel on all local devices, and on every process of a multi-process run "
+                   "(KERAS_DISTRIBUTION_* on JAX, TF_CONFIG on TensorFlow)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)
 

@@ -132,7 +132,7 @@ class Trainer:
         with replicas.scope():
             gan = GAN(config, data.num_classes)
         step = 0
-        if resume and run.checkpoint_path.exists():
+        if resume and found:
             step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
             log.info("resumed %s at step %d", run.name, step)
         if writer:
