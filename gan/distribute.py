@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gan.config import ConfigError, TrainConfig
+from gan.errors import first_line
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def join_processes(config: TrainConfig, backend: str | None = None,
     try:
         keras.distribution.initialize()
     except (ValueError, RuntimeError, KeyError) as e:
-        raise ConfigError(f"cannot join the other processes ({_first_line(e)}); check KERAS_DISTRIBUTION_*") from None
+        raise ConfigError(f"cannot join the other processes ({first_line(e)}); check KERAS_DISTRIBUTION_*") from None
     return Processes(jax.process_index(), jax.process_count())
 
 
@@ -166,7 +167,7 @@ def _join_tensorflow_workers(config: TrainConfig, environ: Mapping[str, str]) ->
         index = int(tf_config["task"]["index"])
         kind = tf_config["task"]["type"]
     except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"TF_CONFIG must name cluster.worker and task.type/index ({_first_line(e)})") from None
+        raise ConfigError(f"TF_CONFIG must name cluster.worker and task.type/index ({first_line(e)})") from None
     if set(tf_config["cluster"]) != {"worker"} or kind != "worker" or not 0 <= index < len(workers):
         raise ConfigError("TF_CONFIG: only a 'worker' cluster is supported, with task.index inside it")
     if len(workers) == 1:
@@ -183,10 +184,6 @@ def _check_multi_process(config: TrainConfig, variable: str) -> None:
     if config.eval_every:
         raise ConfigError("--eval-every is not available on several processes; "
                           "score the run afterwards with `python -m gan evaluate`")
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _check_split(batch_size: int, count: int) -> None:

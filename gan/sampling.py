@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gan.errors import first_line
 from gan.files import atomic_write_bytes
 from gan.security import NotAllowedError, check_model_file
 
@@ -45,8 +46,7 @@ def load_generator(path: str | Path) -> keras.Model:
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ModelError(f"cannot load {path.name}: {first_line}") from None
+        raise ModelError(f"cannot load {path.name}: {first_line(e)}") from None
     problem = _contract_problem(model)
     if problem:
         raise ModelError(f"{path.name} is not a generator: {problem}")

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from gan.errors import first_line
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CLASSIFIER = REPO_ROOT / "checkpoints" / "cifar10-classifier" / "classifier.keras"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -97,8 +99,7 @@ def _load_cifar(path: str, mtime: float) -> Extractor:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         both = keras.Model(model.inputs[0], [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
     except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ExtractorError(f"cannot load the CIFAR classifier {path}: {first}") from None
+        raise ExtractorError(f"cannot load the CIFAR classifier {path}: {first_line(e)}") from None
     version = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]  # content, not mtime: clones agree
     return Extractor("cifar", both, key=f"cifar-{version}", version=version)
 
@@ -131,8 +132,7 @@ def load_inception() -> Extractor:
     try:
         base = keras.applications.InceptionV3(include_top=False, pooling="avg", weights="imagenet")
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ExtractorError(f"cannot load InceptionV3: {first}") from None
+        raise ExtractorError(f"cannot load InceptionV3: {first_line(e)}") from None
     inputs = keras.Input((None, None, 3))
     x = layers.Resizing(299, 299, interpolation="bilinear")(inputs)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)  # keras.applications.inception_v3.preprocess_input
