@@ -42,7 +42,8 @@ class TensorFlowStep:
             # The dataset lives on the device for the whole run; each step sends only indices.
             self.images = tf.constant(images)
             self.labels = tf.constant(labels.astype(np.int32))
-            self._step = tf.function(self._train, jit_compile=gan.config.jit)
+            self._step = tf.function(lambda *args: self._train(self.images, self.labels, *args),
+                                     jit_compile=gan.config.jit)
 
     def _apply(self, model, optimizer):
         scale = 1.0 / self.replicas.count
@@ -59,10 +60,10 @@ class TensorFlowStep:
 
         return run
 
-    def _train(self, index, noise_std, ema_decay, images=None, labels=None):
+    def _train(self, images, labels, index, noise_std, ema_decay):
         gan = self.gan
         metrics = gan.train_batch(
-            self.images if images is None else images, self.labels if labels is None else labels, index, noise_std,
+            images, labels, index, noise_std,
             self._apply(gan.discriminator, gan.d_optimizer), self._apply(gan.generator, gan.g_optimizer),
         )
         gan.update_ema(ema_decay)
@@ -83,7 +84,7 @@ class TensorFlowStep:
             offset = tf.stack([tf.cast(replica, state.dtype) * _REPLICA_SEED_STRIDE, tf.zeros((), state.dtype)])
             state.assign(state.value + offset)
             offsets.append(offset)
-        metrics = self._train(local_index, noise_std, ema_decay, images, labels)
+        metrics = self._train(images, labels, local_index, noise_std, ema_decay)
         for state, offset in zip(self._seed_states, offsets, strict=True):
             state.assign(state.value - offset)
         return metrics
