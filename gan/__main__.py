@@ -1,6 +1,6 @@
-import os
+from gan.backend import import_keras_quietly
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+import_keras_quietly()  # before anything else loads TensorFlow: its start-up lines stay off stderr
 
 from gan.cli import main  # noqa: E402
 

@@ -1,0 +1,35 @@
+"""The Keras backend as this package uses it: a quiet first import, and per-device defaults.
+
+TensorFlow's C++ libraries print start-up lines on stderr while they load (absl logs before its
+log is initialised, so `TF_CPP_MIN_LOG_LEVEL` does not reach them). They would break the CLI's
+promise of one `error:` line on bad input, so the first import sends file descriptor 2 to a
+temporary file, and shows what was caught only if the import itself fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+
+def import_keras_quietly() -> None:
+    """Import keras (and so its backend) with the C++ start-up chatter kept off the terminal."""
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            caught.seek(0)
+            sys.stderr.buffer.write(caught.read())
+            sys.stderr.flush()
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
