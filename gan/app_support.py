@@ -540,7 +540,7 @@ def train_args(fields: dict) -> list[str]:
         if key == "conditional":
             args.append("--conditional" if value else "--unconditional")
         elif key == "jit":
-            args += [] if value else ["--no-jit"]
+            args.append("--jit" if value else "--no-jit")
         elif isinstance(value, bool):
             args += [f"--{key.replace('_', '-')}"] if value else []
         else:

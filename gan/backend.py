@@ -33,3 +33,32 @@ def import_keras_quietly() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def has_gpu() -> bool:
+    """Whether the backend computes on a GPU (imports the backend)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].platform == "gpu"
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    return False
+
+
+def default_jit() -> bool:
+    """Whether to XLA-compile the train step when the config leaves it open (`jit: null`).
+
+    Measured (benchmarks/RESULTS.md): on a CPU, TensorFlow without XLA is faster for every preset,
+    because XLA's CPU convolutions do not use oneDNN; on a GPU XLA fuses the small ops and wins.
+    A JAX step without `jax.jit` runs op by op, far slower everywhere.
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return True
+    return has_gpu()

@@ -35,18 +35,25 @@ def device_name() -> str:
 
 
 def bench_preset(preset: str, steps: int = 20, batch_size: int | None = None, mixed_precision: bool = False,
-                 warmup: int = 3) -> dict:
+                 warmup: int = 3, jit: bool | None = None) -> dict:
+    from gan.config import TrainConfig
+
+    config = TrainConfig.for_preset(preset, batch_size=batch_size, mixed_precision=mixed_precision, jit=jit)
+    return bench_config(config, steps, warmup)
+
+
+def bench_config(config, steps: int = 20, warmup: int = 3) -> dict:
+    """Training images/s and 64-sample latency of one resolved TrainConfig, on synthetic data."""
     import keras
     from keras import ops
 
-    from gan.config import TrainConfig
+    from gan.backend import default_jit
     from gan.objective import GAN
     from gan.sampling import generate, latents
     from gan.steps import make_train_step
 
-    if mixed_precision:
+    if config.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-    config = TrainConfig.for_preset(preset, batch_size=batch_size, mixed_precision=mixed_precision)
     classes = 10
     per_step = config.d_steps * config.batch_size
     rng = np.random.default_rng(0)
@@ -80,7 +87,8 @@ def bench_preset(preset: str, steps: int = 20, batch_size: int | None = None, mi
         times.append(time.perf_counter() - t)
     keras.mixed_precision.set_dtype_policy("float32")
     return {
-        "preset": preset, "batch": config.batch_size, "d_steps": config.d_steps,
+        "preset": config.preset, "jit": config.jit if config.jit is not None else default_jit(),
+        "batch": config.batch_size, "d_steps": config.d_steps,
         "imgs_per_s": steps * per_step / elapsed, "step_ms": 1000 * elapsed / steps,
         "compile_s": compile_s, "sample64_ms": 1000 * statistics.median(times),
         "params_g": gan.generator.count_params(), "params_d": gan.discriminator.count_params(),

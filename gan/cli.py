@@ -7,12 +7,14 @@ Exit codes: 0 success, 2 bad arguments or input (one line on stderr, nothing wri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 from gan.config import TrainConfig
 from gan.metrics.cli import add_evaluate, add_train_classifier
+from gan.models import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
 
@@ -36,13 +38,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _preset_help() -> str:
+    from gan.models import preset_description, preset_names
+
+    lines = [f"{name}: {preset_description(name)}" for name in preset_names()]
+    return f"model preset (default {DEFAULT_PRESET}). " + " | ".join(lines)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a GAN into a run directory",
                        description="Train a GAN. Every epoch: a sample grid and a checkpoint. SIGTERM/Ctrl-C "
                                    "checkpoints and exits; --resume continues exactly where it stopped.")
     p.add_argument("--run-dir", required=True, help="where the run's files go (created if missing)")
     p.add_argument("--data", help="cifar10 (default), a folder or .zip of <class>/<image>, or an .npz")
-    p.add_argument("--preset", help="model preset: seed (default), tiny, small, strong")
+    p.add_argument("--preset", help=_preset_help())
+    p.add_argument("--config", help="a JSON file of training settings (the keys of a run's config.json); "
+                   "flags given beside it override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
@@ -64,13 +75,19 @@ def _add_train(sub) -> None:
     p.add_argument("--dropout", type=float, help="discriminator dropout rate")
     p.add_argument("--augment", help="DiffAugment ops, e.g. color,translation,cutout ('' = off)")
     p.add_argument("--ema", type=float, help="EMA decay of G's weights (0 = off)")
+    p.add_argument("--bn-reestimate", type=int, help="batches that re-estimate the EMA generator's BatchNorm "
+                   "statistics before it is sampled or saved (0 = off)")
+    p.add_argument("--lr-decay", choices=["none", "linear"], help="linear: learning rates fall to 0 by the last step")
     p.add_argument("--limit", type=_positive_int, help="use at most this many training images")
     p.add_argument("--seed", type=int)
     p.add_argument("--log-every", type=_positive_int, help="steps between metric rows")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (0 = each epoch)")
     p.add_argument("--eval-every", type=int, help="steps between cheap FD scores (0 = off)")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
-    p.add_argument("--no-jit", dest="jit", action="store_false", default=None, help="do not XLA-compile")
+    jit = p.add_mutually_exclusive_group()
+    jit.add_argument("--jit", dest="jit", action="store_true", default=None,
+                     help="XLA-compile the train step (default: only where it is faster: a GPU, or JAX)")
+    jit.add_argument("--no-jit", dest="jit", action="store_false", help="do not XLA-compile the train step")
     p.add_argument("--distribute", action="store_true", default=None,
                    help="data-parallel on all local devices, and on every process of a multi-process run "
                    "(KERAS_DISTRIBUTION_* on JAX, TF_CONFIG on TensorFlow)")
@@ -85,6 +102,8 @@ def _train(args) -> int:
     run = Run(args.run_dir)
     fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.resume:
+        if args.config:
+            raise CliError("--config starts a new run; --resume continues one with its own config.json")
         if not run.exists():
             raise CliError(f"nothing to resume in {run.path}: no config.json")
         config = run.config()
@@ -92,8 +111,11 @@ def _train(args) -> int:
             if key in fields:
                 setattr(config, key, fields[key])
         config.validate()
+    elif args.config:
+        values = dataclasses.asdict(TrainConfig.load(args.config))
+        config = TrainConfig(**{**values, **fields}).resolved()
     else:
-        config = TrainConfig.for_preset(fields.pop("preset", "seed"), **fields)
+        config = TrainConfig.for_preset(fields.pop("preset", DEFAULT_PRESET), **fields)
     state, step = Trainer(config, run.path, progress=not args.quiet).train(resume=args.resume)
     print(f"{state}: {run.path} (step {step})")  # not from status.json: only process 0 writes it
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 LOSSES = ("bce", "hinge")
+LR_DECAYS = ("none", "linear")
 AUGMENT_OPS = ("color", "translation", "cutout")
 
 
@@ -25,7 +26,7 @@ class TrainConfig:
     """Everything a training run needs. Unset (None) fields take the preset's defaults."""
 
     data: str = "cifar10"
-    preset: str = "seed"
+    preset: str = "sngan-cpu"  # gan.models.DEFAULT_PRESET
     conditional: bool | None = None
     epochs: int = 50
     steps: int | None = None  # stop after this many steps in total (overrides epochs)
@@ -42,6 +43,8 @@ class TrainConfig:
     dropout: float | None = None  # discriminator dropout rate (DCGAN presets)
     augment: str | None = None  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
     ema: float | None = None  # EMA decay of the generator weights; 0 = off
+    bn_reestimate: int | None = None  # batches that re-estimate the EMA generator's BatchNorm statistics; 0 = off
+    lr_decay: str | None = None  # "linear": both learning rates fall linearly to 0 over the planned steps
     image_size: int = 32
     limit: int | None = None  # use at most this many training images
     seed: int = 0
@@ -49,12 +52,12 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0 = once per epoch
     eval_every: int = 0  # steps between cheap in-training evaluations; 0 = off
     mixed_precision: bool = False  # bfloat16 compute; worth it on recent GPUs only
-    jit: bool = True  # compile the whole train step with XLA
+    jit: bool | None = None  # XLA-compile the train step; None = the faster choice for this backend and device
     distribute: bool = False  # data-parallel over all local devices
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture knobs
 
     @classmethod
-    def for_preset(cls, preset: str = "seed", **overrides: Any) -> TrainConfig:
+    def for_preset(cls, preset: str = "sngan-cpu", **overrides: Any) -> TrainConfig:
         """A config with the preset's defaults filled in, then `overrides` (None = keep default)."""
         return cls(preset=preset, **{k: v for k, v in overrides.items() if v is not None}).resolved()
 
@@ -95,6 +98,14 @@ class TrainConfig:
         check(0 <= self.instance_noise <= 2, f"instance_noise must be in [0, 2], got {self.instance_noise}")
         check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
+        check(self.bn_reestimate is None or (isinstance(self.bn_reestimate, int) and 0 <= self.bn_reestimate <= 10_000),
+              f"bn_reestimate must be a whole number in [0, 10000], got {self.bn_reestimate}")
+        check(self.lr_decay is None or self.lr_decay in LR_DECAYS,
+              f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+        group = self.extra.get("mbstd_group", 0)
+        check(isinstance(group, int) and group >= 0, f"mbstd_group must be a whole number >= 0, got {group!r}")
+        check(not group or self.batch_size is None or self.batch_size % group == 0 or self.batch_size < group,
+              f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")
         if self.augment:
             unknown = [op for op in self.augment.split(",") if op not in AUGMENT_OPS]
             check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")

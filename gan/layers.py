@@ -87,3 +87,34 @@ class GlobalSumPooling2D(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class MinibatchStdDev(layers.Layer):
+    """Appends one channel: the mean standard deviation of the features across a group of samples.
+
+    Karras et al. 2018 (ProGAN): a D that sees how much the samples of a batch differ can punish a
+    G whose samples are all alike, the within-class collapse a projection D alone misses. Samples
+    i, i + B/G, i + 2B/G, ... form a group of G (the batch must be a multiple of G, or smaller than G).
+    """
+
+    def __init__(self, group_size: int = 4, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, x):
+        batch, height, width, channels = x.shape
+        batch = batch if batch is not None else ops.shape(x)[0]
+        group = min(self.group_size, batch) if isinstance(batch, int) else self.group_size
+        y = ops.reshape(x, (group, -1, height, width, channels))
+        y = y - ops.mean(y, axis=0, keepdims=True)
+        y = ops.sqrt(ops.mean(ops.square(y), axis=0) + 1e-8)  # (B/G, H, W, C)
+        y = ops.mean(y, axis=(1, 2, 3), keepdims=True)  # (B/G, 1, 1, 1)
+        y = ops.tile(y, (group, height, width, 1))  # sample i gets its group's value
+        return ops.concatenate([x, ops.cast(y, x.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "group_size": self.group_size}

@@ -129,8 +129,11 @@ class Trainer:
         if config.mixed_precision:
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
         keras.utils.set_random_seed(config.seed)
+        per_step = config.d_steps * config.batch_size
+        steps_per_epoch = max(1, len(data.images) // per_step)
+        total = config.steps or config.epochs * steps_per_epoch
         with replicas.scope():
-            gan = GAN(config, data.num_classes)
+            gan = GAN(config, data.num_classes, total_steps=total)
         step = 0
         if resume and found:
             step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
@@ -138,9 +141,6 @@ class Trainer:
         if writer:
             run.truncate_metrics(step)
 
-        per_step = config.d_steps * config.batch_size
-        steps_per_epoch = max(1, len(data.images) // per_step)
-        total = config.steps or config.epochs * steps_per_epoch
         train_step = make_train_step(gan, data.images, data.labels, replicas)
         fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, config.latent_dim)).astype(np.float32)
         fixed_labels = np.arange(GRID_SIZE, dtype=np.int32) % max(gan.num_classes, 1)
@@ -178,13 +178,23 @@ class Trainer:
         # Every process takes the same branches (sync and sampling are collective on several
         # processes), so nothing below may depend on what one process sees on its disk.
         saved_step, saved = step, found
+        prepared_step = -1
+
+        def prepare_sampler():
+            """Sync the step's state into the Keras variables, then ready the sampler (once per step)."""
+            nonlocal prepared_step
+            train_step.sync()
+            if prepared_step != step:
+                gan.prepare_sampler()
+                prepared_step = step
+            return gan.sampler
 
         def save() -> None:
             nonlocal saved_step, saved
             if saved_step == step and saved:
                 return
             saved_step, saved = step, True
-            train_step.sync()
+            prepare_sampler()
             if writer:
                 save_checkpoint(run.checkpoint_path, gan.variables,
                                 {"step": step, "epoch": step // steps_per_epoch, "config": config.preset})
@@ -193,8 +203,7 @@ class Trainer:
         def save_grid(epoch: int) -> None:
             from gan.sampling import generate, make_grid, save_png
 
-            train_step.sync()
-            images = generate(gan.sampler, fixed_z, fixed_labels if gan.num_classes else None)
+            images = generate(prepare_sampler(), fixed_z, fixed_labels if gan.num_classes else None)
             if writer:
                 save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, 8))
 
@@ -220,7 +229,7 @@ class Trainer:
                     log_row()
                     save()
                 if config.eval_every and step % config.eval_every == 0:
-                    self._evaluate(gan, train_step, data, step)
+                    self._evaluate(prepare_sampler(), data, step)
             log_row()
             save()
         bar.close()
@@ -229,12 +238,11 @@ class Trainer:
             run.write_status(state=state, step=step, pid=None, finished_at=time.time())
         return state, step
 
-    def _evaluate(self, gan, train_step, data, step: int) -> None:
+    def _evaluate(self, sampler, data, step: int) -> None:
         """A cheap in-training score for the live charts (see gan.metrics.live_score)."""
         from gan.metrics import live_score
 
-        train_step.sync()
-        live_score(self.run, gan.sampler, data, step)
+        live_score(self.run, sampler, data, step)
 
     def _progress_bar(self, total: int, initial: int):
         from tqdm import tqdm

@@ -20,7 +20,7 @@ import streamlit as st
 
 from gan import app_support as ui
 from gan import security
-from gan.models import preset_names
+from gan.models import DEFAULT_PRESET, preset_description, preset_names
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs
 from gan.security import NotAllowedError
 
@@ -77,9 +77,8 @@ def new_run_form() -> None:
                                       key="train_upload", max_upload_size=upload_mb,
                                       help=f"At most {upload_mb} MB{images}; saved into the run's folder.")
         c1, c2, c3, c4 = st.columns(4)
-        preset = c1.selectbox("Preset", presets, index=presets.index("tiny") if "tiny" in presets else 0,
-                              key="train_preset", help="tiny: fast on a CPU; seed: the classic DCGAN; "
-                              "strong: a ResNet GAN for GPUs.")
+        preset = c1.selectbox("Preset", presets, index=presets.index(DEFAULT_PRESET), key="train_preset",
+                              help="\n\n".join(f"**{name}**: {preset_description(name)}" for name in presets))
         max_epochs = limits.max_epochs or 10_000
         epochs = c2.number_input("Epochs", 1, max_epochs, min(10, max_epochs), key="train_epochs",
                                  help=f"At most {max_epochs} in this demo." if limits.max_epochs else None)
@@ -110,8 +109,9 @@ def new_run_form() -> None:
             limit = c2.number_input("Use at most N images", 1, max_images, None, key="train_limit",
                                     placeholder=f"all, up to {max_images:,}" if limits.max_images else "all")
             log_every = c3.number_input("Log every N steps", 1, 100_000, 50, key="train_log_every")
-            jit = c4.checkbox("XLA compile", True, key="train_jit",
-                              help="Faster steps after a slower start; turn off for very short runs.")
+            jit = c4.selectbox("XLA compile", ("auto", "on", "off"), key="train_jit",
+                               help="auto: off on a CPU (TensorFlow's own convolutions are faster there), "
+                               "on with a GPU or JAX.")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if submitted:
         _start_new(source, data_path, upload, dict(
@@ -119,7 +119,7 @@ def new_run_form() -> None:
             latent_dim=_int(latent_dim), g_lr=g_lr, d_lr=d_lr, beta1=beta1,
             conditional={"yes": True, "no": False}.get(conditional), label_smoothing=label_smoothing or None,
             instance_noise=instance_noise or None, limit=_int(limit) or limits.max_images, log_every=int(log_every),
-            jit=jit,
+            jit={"on": True, "off": False}.get(jit),
         ), name.strip())
 
 

@@ -226,7 +226,7 @@ def fill_form(at: AppTest, data: Path, name: str) -> None:
     at.number_input(key="train_batch_size").set_value(16)
     at.number_input(key="train_log_every").set_value(1)
     at.selectbox(key="train_conditional").set_value("yes")
-    at.checkbox(key="train_jit").uncheck()
+    at.selectbox(key="train_jit").select("off")
 
 
 def submit(at: AppTest) -> None:

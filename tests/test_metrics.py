@@ -283,3 +283,37 @@ def test_live_score_without_classifier_is_a_noop(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("GAN_CLASSIFIER", str(tmp_path / "missing.keras"))
     assert live_score(Run(tmp_path), None, None, 1) is None
     assert not Run(tmp_path).evals_path.exists()
+
+
+def test_intra_class_metrics_keep_per_class_values_with_floors(workspace, capsys):
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    run_dir = root / "conditional"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--steps", "2",
+                 "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "ifd_cifar10k,ipr_cifar10k", "--n", "24"]) == 0
+    rows = list(csv.DictReader(Run(run_dir).evals_path.read_text().splitlines()))
+    values = {r["metric"]: float(r["value"]) for r in rows}
+    for name in ("ifd_cifar10k", "ipr_cifar10k_precision", "ipr_cifar10k_recall"):
+        assert np.isfinite(values[name]) and np.isfinite(values[f"{name}_floor"]), name
+    for c in range(3):  # one row per class, each with its own floor
+        assert f"ifd_cifar10k_c{c}" in values and f"ifd_cifar10k_c{c}_floor" in values
+        assert 0.0 <= values[f"ipr_cifar10k_recall_c{c}"] <= 1.0
+    per_class = [values[f"ifd_cifar10k_c{c}"] for c in range(3)]
+    assert values["ifd_cifar10k"] == pytest.approx(np.mean(per_class), rel=1e-4)
+    assert list(Path(root / "cache").glob("feat-cifar-*.npy"))  # all real features were cached
+
+
+def test_intra_class_metrics_are_skipped_for_an_unconditional_generator(workspace, capsys):
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    run_dir = root / "unconditional"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "2", "--batch-size", "16",
+                 "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "fd_cifar2k,ifd_cifar10k", "--n", "16"]) == 0
+    metrics = {r["metric"] for r in csv.DictReader(Run(run_dir).evals_path.read_text().splitlines())}
+    assert "fd_cifar2k" in metrics and not any(m.startswith("ifd") for m in metrics)

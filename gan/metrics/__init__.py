@@ -58,6 +58,10 @@ METRICS: dict[str, Spec] = {
     "is_cifar10k": Spec("is", 10_000, "cifar", "Inception Score computed with the CIFAR classifier's softmax"),
     "pr_cifar10k": Spec("pr", 10_000, "cifar", "improved precision and recall (k=3), CIFAR-classifier features"),
     "class_acc10k": Spec("class_acc", 10_000, "cifar", "conditional accuracy and class coverage (CIFAR classifier)"),
+    "ifd_cifar10k": Spec("ifd", 10_000, "cifar", "intra-class Frechet distance: each class's samples against "
+                         "that class's real images, averaged (per class as _c<k>)"),
+    "ipr_cifar10k": Spec("ipr", 10_000, "cifar", "intra-class k-NN precision and recall (k=3), averaged over "
+                         "classes (per-class recall as _recall_c<k>)"),
     "nn_psnr1k": Spec("nn_psnr", 1_000, None, "PSNR to the nearest training image in pixels (memorization)"),
     "fd_inception10k": Spec("fd", 10_000, "inception", "Frechet distance, 10k samples, Keras InceptionV3 features"),
     "kid_inception10k": Spec("kid", 10_000, "inception", "kernel distance, Keras InceptionV3 features"),
@@ -65,7 +69,9 @@ METRICS: dict[str, Spec] = {
 # The short names of DESIGN.md's CLI contract (`--metrics fd,kid,is,pr`).
 ALIASES = {"fd": "fd_cifar10k", "kid": "kid_cifar10k", "is": "is_cifar10k", "pr": "pr_cifar10k",
            "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fd_inception10k"}
-DEFAULT_METRICS = ("fd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "class_acc10k", "nn_psnr1k")
+DEFAULT_METRICS = ("fd_cifar10k", "ifd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "ipr_cifar10k",
+                   "class_acc10k", "nn_psnr1k")
+CLASS_METRICS = ("ifd", "ipr")  # kinds that need a class-conditional generator and labelled real data
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,11 @@ class Result:
 # --- computing ----------------------------------------------------------------------------------------
 
 def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | None, real: np.ndarray,
-                   reference_name: str, seed: int = 0) -> list[Result]:
+                   reference_name: str, seed: int = 0, real_labels: np.ndarray | None = None) -> list[Result]:
     """Results of metric `name` for uint8 `generated` images against uint8 `real` (training) images.
 
-    `gen_labels` are the conditioning labels (None for unconditional generators). Raises MetricError.
+    `gen_labels` are the conditioning labels (None for unconditional generators); the intra-class
+    metrics also need `real_labels`. Raises MetricError.
     """
     from gan.metrics.extractors import ExtractorError, get_extractor
 
@@ -97,10 +104,20 @@ def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | No
         raise MetricError(f"{name}: need at least 2 generated and 4 real images")
     if spec.kind == "nn_psnr":
         return _nn_psnr(name, generated, real, reference_name)
+    if spec.kind in CLASS_METRICS and (gen_labels is None or real_labels is None):
+        raise MetricError(f"{name}: needs a class-conditional generator and labelled real images")
     try:
         extractor = get_extractor(spec.extractor)
         from gan.metrics.reference import load_or_compute
 
+        if spec.kind in CLASS_METRICS:
+            from gan.metrics.reference import all_features
+
+            feats = extractor.features(generated)
+            out = functools.partial(Result, n=n, reference=reference_name, extractor=extractor.label,
+                                    device=extractor.device)
+            return _CLASS_KINDS[spec.kind](name, feats, gen_labels, all_features(extractor, real), real_labels, out,
+                                           seed)
         ref = load_or_compute(extractor, real, seed=seed)
         if spec.kind in ("is", "class_acc"):
             feats, probs = extractor.features_and_probabilities(generated)
@@ -159,6 +176,26 @@ def _class_acc(name, feats, probs, labels, ref, out, seed) -> list[Result]:
 _KINDS = {"fd": _fd, "kid": _kid, "is": _is, "pr": _pr, "class_acc": _class_acc}
 
 
+def _ifd(name, feats, labels, real_feats, real_labels, out, seed) -> list[Result]:
+    from gan.metrics.intra_class import intra_class_fd
+
+    values, floors = intra_class_fd(feats, labels, real_feats, real_labels, seed)
+    rows = [out(name, float(np.mean(list(values.values()))), float(np.mean(list(floors.values()))))]
+    return rows + [out(f"{name}_c{c}", values[c], floors[c]) for c in values]
+
+
+def _ipr(name, feats, labels, real_feats, real_labels, out, seed) -> list[Result]:
+    from gan.metrics.intra_class import intra_class_pr
+
+    values, floors = intra_class_pr(feats, labels, real_feats, real_labels, seed=seed)
+    rows = [out(f"{name}_{part}", float(np.mean([v[i] for v in values.values()])),
+                float(np.mean([f[i] for f in floors.values()]))) for i, part in enumerate(("precision", "recall"))]
+    return rows + [out(f"{name}_recall_c{c}", values[c][1], floors[c][1]) for c in values]
+
+
+_CLASS_KINDS = {"ifd": _ifd, "ipr": _ipr}
+
+
 def _nn_psnr(name: str, generated: np.ndarray, real: np.ndarray, reference_name: str) -> list[Result]:
     from gan.metrics.memorization import nn_psnr
 
@@ -191,9 +228,12 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
     reference = _reference_name(source, len(dataset.images))
     results: list[Result] = []
     for name in names:
+        if labels is None and METRICS[name].kind in CLASS_METRICS:
+            log.info("%s skipped: the generator is unconditional", name)
+            continue
         k = counts[name]
         results += compute_metric(name, images[:k], None if labels is None else labels[:k], dataset.images,
-                                  reference, seed)
+                                  reference, seed, real_labels=dataset.labels)
     append_evals(run, int(run.status().get("step") or 0), results)
     return results
 

@@ -103,3 +103,25 @@ def _save(path: Path, ref: Reference) -> None:
         atomic_write(path, write)
     except OSError as e:  # a read-only home must not stop an evaluation
         log.warning("could not cache reference statistics at %s: %s", path, e)
+
+
+def all_features(extractor, images: np.ndarray) -> np.ndarray:
+    """Features (float32) of every image, cached like the statistics: the intra-class metrics need them all."""
+    path = cache_dir() / f"feat-{extractor.name}-{hashlib.sha1(extractor.key.encode()).hexdigest()[:8]}-" \
+                         f"{fingerprint(images)}.npy"
+    if path.is_file():
+        try:
+            feats = np.load(path, allow_pickle=False)
+            if feats.shape[0] == len(images):
+                return feats
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable feature cache %s: %s", path, e)
+    log.info("computing %s features of %d images (cached afterwards)", extractor.name, len(images))
+    feats = extractor.features(images).astype(np.float32)
+    from gan.files import atomic_write
+
+    try:
+        atomic_write(path, lambda tmp: np.save(tmp, feats, allow_pickle=False))
+    except OSError as e:
+        log.warning("could not cache features at %s: %s", path, e)
+    return feats

@@ -30,12 +30,15 @@ class Preset:
 
 
 _PRESETS: dict[str, Callable[[], Preset]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+DEFAULT_PRESET = "sngan-cpu"  # the best images per CPU hour (benchmarks/PILOT.md); also sound on a GPU
 
 
-def register(name: str) -> Callable[[Callable[[], Preset]], Callable[[], Preset]]:
-    """Register a zero-argument factory, so that listing presets imports no model code."""
+def register(name: str, description: str) -> Callable[[Callable[[], Preset]], Callable[[], Preset]]:
+    """Register a zero-argument factory, so that listing and describing presets imports no model code."""
     def decorator(factory: Callable[[], Preset]) -> Callable[[], Preset]:
         _PRESETS[name] = factory
+        _DESCRIPTIONS[name] = description
         return factory
 
     return decorator
@@ -43,6 +46,11 @@ def register(name: str) -> Callable[[Callable[[], Preset]], Callable[[], Preset]
 
 def preset_names() -> list[str]:
     return list(_PRESETS)
+
+
+def preset_description(name: str) -> str:
+    """One line on what the preset is for: shown by `train --help` and the Train page."""
+    return _DESCRIPTIONS[name]
 
 
 def get_preset(name: str) -> Preset:
@@ -62,7 +70,7 @@ def build_models(config: TrainConfig, num_classes: int) -> tuple[keras.Model, ke
 
 _DCGAN_DEFAULTS = dict(
     conditional=False, batch_size=128, latent_dim=100, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999,
-    loss="bce", d_steps=1, dropout=0.3, augment="", ema=0.0,
+    loss="bce", d_steps=1, dropout=0.3, augment="", ema=0.0, bn_reestimate=0, lr_decay="none",
 )
 
 
@@ -74,7 +82,7 @@ def _register_dcgan(name: str, description: str, width: int) -> None:
         return Preset(name, description, dcgan.build_generator, dcgan.build_discriminator,
                       dict(_DCGAN_DEFAULTS, extra=dict(width=width)))
 
-    register(name)(factory)
+    register(name, description)(factory)
 
 
 _register_dcgan("seed", "The seed projects' Keras DCGAN, exactly (about 50 images/s on a 2-core CPU).", 512)
@@ -85,16 +93,43 @@ _register_dcgan("small", "The seed DCGAN at 1/4 width: what a 2-core CPU trains 
                 "(the shipped CPU model).", 128)
 
 
-@register("strong")
+_STRONG = "SNGAN/BigGAN-style ResNet GAN for GPUs: hinge loss, spectral norm, projection D, DiffAugment, EMA."
+
+
+@register("strong", _STRONG)
 def _strong() -> Preset:
     from gan.models import strong
 
     return Preset(
-        "strong", "SNGAN/BigGAN-style ResNet GAN: hinge loss, spectral norm, projection D, DiffAugment, EMA.",
+        "strong", _STRONG,
         strong.build_generator, strong.build_discriminator,
         dict(
             conditional=True, batch_size=64, latent_dim=128, g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.999,
             loss="hinge", d_steps=2, dropout=0.0, augment="color,translation,cutout", ema=0.999,
+            bn_reestimate=0, lr_decay="none",
             extra=dict(g_channels=256, d_channels=128, spectral_norm=True, conditional_bn=True, embed_dim=128),
         ),
+    )
+
+
+# Chosen by the pilot at equal wall-clock on a 2-core CPU (benchmarks/PILOT.md); each piece is a switch.
+SNGAN_CPU_DEFAULTS = dict(
+    conditional=True, batch_size=64, latent_dim=128, g_lr=1e-4, d_lr=4e-4, beta1=0.0, beta2=0.9,
+    loss="hinge", d_steps=1, dropout=0.0, augment="translation", ema=0.999, bn_reestimate=20, lr_decay="linear",
+    extra=dict(g_channels=128, d_channels=128, spectral_norm=True, conditional_bn=True, mbstd_group=4,
+               embed_dim=128),
+)
+
+
+_SNGAN_CPU = ("The default: a conditional SN-DCGAN sized for CPUs (hinge, spectral norm, projection D, minibatch "
+              "stddev, DiffAugment, TTUR with linear decay, EMA generator); the best images per CPU hour.")
+
+
+@register("sngan-cpu", _SNGAN_CPU)
+def _sngan_cpu() -> Preset:
+    from gan.models import sngan_cpu
+
+    return Preset(
+        "sngan-cpu", _SNGAN_CPU,
+        sngan_cpu.build_generator, sngan_cpu.build_discriminator, SNGAN_CPU_DEFAULTS,
     )

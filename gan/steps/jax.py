@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from gan.backend import default_jit
 from gan.distribute import SINGLE, Replicas
 from gan.objective import GAN
 
@@ -37,7 +38,8 @@ class JaxStep:
             self.values = jax.device_put(self.values, replicated)
             self.images, self.labels = jax.device_put((self.images, self.labels), replicated)
             jit_options["out_shardings"] = replicated  # the new state stays replicated, like the old
-        step = jax.jit(self._train, donate_argnums=(0,), **jit_options) if gan.config.jit else self._train
+        jit = gan.config.jit if gan.config.jit is not None else default_jit()
+        step = jax.jit(self._train, donate_argnums=(0,), **jit_options) if jit else self._train
         self._step = step
 
     def _run(self, state: dict, fn):

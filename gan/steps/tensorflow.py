@@ -1,4 +1,4 @@
-"""The TensorFlow train step: GradientTape inside one `tf.function` (XLA-compiled when `config.jit`).
+"""The TensorFlow train step: GradientTape inside one `tf.function` (XLA-compiled when `config.jit`, or by default on a GPU: gan/backend.py).
 
 With `--distribute` the same step runs once per replica under `tf.distribute.MirroredStrategy`
 (see gan/distribute.py): each replica takes its slice of the batch indices, divides its loss
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from gan.backend import default_jit
 from gan.distribute import SINGLE, Replicas
 from gan.objective import GAN
 
@@ -43,7 +44,7 @@ class TensorFlowStep:
             self.images = tf.constant(images)
             self.labels = tf.constant(labels.astype(np.int32))
             self._step = tf.function(lambda *args: self._train(self.images, self.labels, *args),
-                                     jit_compile=gan.config.jit)
+                                     jit_compile=gan.config.jit if gan.config.jit is not None else default_jit())
 
     def _apply(self, model, optimizer):
         scale = 1.0 / self.replicas.count

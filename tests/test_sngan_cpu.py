@@ -1,0 +1,204 @@
+"""The `sngan-cpu` preset: each switch does what it says, it trains on both backends, with and without classes.
+
+Widths are cut to 32 channels so the whole file runs in seconds on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from gan.config import ConfigError, TrainConfig
+from gan.layers import ConditionalBatchNorm, MinibatchStdDev
+from gan.models import DEFAULT_PRESET, build_models, get_preset, preset_description
+from gan.objective import GAN, reestimate_batchnorm
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = 10
+NARROW = {"g_channels": 32, "d_channels": 32}
+
+
+def config(extra: dict | None = None, **overrides) -> TrainConfig:
+    return TrainConfig.for_preset("sngan-cpu", extra={**NARROW, **(extra or {})}, **{"batch_size": 8, **overrides})
+
+
+def z_and_labels(batch: int, labels=None, seed: int = 0):
+    z = np.random.default_rng(seed).standard_normal((batch, 128)).astype(np.float32)
+    return z if labels is None else [z, np.asarray(labels, np.int32)]
+
+
+def of_type(model: keras.Model, kind: type) -> list:
+    return [layer for layer in model._flatten_layers() if isinstance(layer, kind)]
+
+
+def test_it_is_the_default_preset_and_says_what_it_is():
+    assert DEFAULT_PRESET == "sngan-cpu" == TrainConfig().preset
+    description = get_preset("sngan-cpu").description
+    assert preset_description("sngan-cpu") == description
+    assert "spectral norm" in description and "EMA" in description
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_shapes_and_ranges(conditional):
+    generator, discriminator = build_models(config(conditional=conditional), CLASSES)
+    inputs = z_and_labels(8, np.arange(8) % CLASSES if conditional else None)
+    images = keras.ops.convert_to_numpy(generator(inputs, training=False))
+    assert images.shape == (8, 32, 32, 3) and np.abs(images).max() <= 1.0
+    d_inputs = [images, inputs[1]] if conditional else images
+    assert keras.ops.convert_to_numpy(discriminator(d_inputs, training=False)).shape == (8, 1)
+
+
+def test_generator_widths_halve_from_the_top():
+    generator, discriminator = build_models(config(extra={"g_channels": 128, "d_channels": 128}), CLASSES)
+    ups = [generator.get_layer(f"up{i}").filters for i in (1, 2, 3)]
+    assert generator.get_layer("project").units == 4 * 4 * 128 and ups == [64, 32, 16]
+    downs = [discriminator.get_layer(f"down{i}_sn").layer.filters for i in (1, 2, 3)]
+    assert discriminator.get_layer("from_rgb_sn").layer.filters == 16 and downs == [32, 64, 128]
+
+
+@pytest.mark.parametrize("spectral_norm", [True, False])
+def test_spectral_norm_switch_wraps_every_weighted_layer_of_d(spectral_norm):
+    _, discriminator = build_models(config(extra={"spectral_norm": spectral_norm}), CLASSES)
+    wrapped = of_type(discriminator, keras.layers.SpectralNormalization)
+    bare = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
+    if spectral_norm:
+        assert len(wrapped) == 7 and not bare  # from_rgb, 3 downs, head conv, linear, projection
+    else:
+        assert not wrapped and len(bare) == 7
+
+
+def test_spectral_norm_bounds_each_layers_gain_after_training_steps():
+    """With the switch on, D's effective kernels have largest singular value ~1 whatever the raw weights."""
+    _, discriminator = build_models(config(), CLASSES)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    labels = np.arange(8, dtype=np.int32)
+    for layer in of_type(discriminator, keras.layers.SpectralNormalization):
+        layer.layer.kernel.assign(layer.layer.kernel * 50.0)  # a raw gain far above 1
+    for _ in range(30):  # power iteration converges as training calls D
+        discriminator([images, labels], training=True)
+    for layer in of_type(discriminator, keras.layers.SpectralNormalization):
+        kernel = keras.ops.convert_to_numpy(layer.normalized_weights()[1])
+        top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert top == pytest.approx(1.0, abs=0.05), layer.name
+
+
+def test_conditional_bn_switch():
+    cbn_g, _ = build_models(config(), CLASSES)
+    concat_g, _ = build_models(config(extra={"conditional_bn": False}), CLASSES)
+    assert len(of_type(cbn_g, ConditionalBatchNorm)) == 4
+    assert not of_type(concat_g, ConditionalBatchNorm)
+    assert any(isinstance(layer, keras.layers.Concatenate) for layer in concat_g.layers)
+
+
+def test_projection_d_depends_on_the_label():
+    _, discriminator = build_models(config(), CLASSES)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    a = discriminator([images, np.zeros(4, np.int32)], training=False)
+    b = discriminator([images, np.full(4, 3, np.int32)], training=False)
+    assert not np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_minibatch_stddev_channel_is_the_group_spread():
+    layer = MinibatchStdDev(group_size=2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 3, 5)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(layer(x))
+    assert out.shape == (4, 3, 3, 6)
+    np.testing.assert_array_equal(out[..., :5], x)
+    for i in range(4):  # groups pair sample i with sample i +- 2
+        group = x[[i % 2, i % 2 + 2]]
+        expected = np.sqrt(group.var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(out[i, ..., 5], expected, rtol=1e-5)
+    same = np.repeat(x[:1], 4, axis=0)  # identical samples: no spread at all
+    assert np.abs(keras.ops.convert_to_numpy(layer(same))[..., 5]).max() < 1e-3
+
+
+@pytest.mark.parametrize("group", [4, 0])
+def test_minibatch_stddev_switch_makes_d_see_the_rest_of_the_batch(group):
+    _, discriminator = build_models(config(extra={"mbstd_group": group}), CLASSES)
+    assert len(of_type(discriminator, MinibatchStdDev)) == (1 if group else 0)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    labels = np.zeros(8, np.int32)
+    varied = keras.ops.convert_to_numpy(discriminator([images, labels], training=False))[0]
+    collapsed = np.repeat(images[:1], 8, axis=0)  # sample 0 unchanged, its batch-mates now copies of it
+    alone = keras.ops.convert_to_numpy(discriminator([collapsed, labels], training=False))[0]
+    assert (not np.allclose(varied, alone)) == bool(group)
+
+
+def test_a_batch_that_the_group_does_not_divide_is_refused():
+    with pytest.raises(ConfigError, match="multiple of the minibatch-stddev group"):
+        config(batch_size=10)
+
+
+def test_ttur_and_linear_decay_set_the_learning_rates():
+    gan = GAN(config(g_lr=1e-4, d_lr=4e-4), CLASSES, total_steps=100)
+    for optimizer, initial in ((gan.g_optimizer, 1e-4), (gan.d_optimizer, 4e-4)):
+        assert float(optimizer.learning_rate) == pytest.approx(initial)
+        optimizer.iterations.assign(25)
+        assert float(optimizer.learning_rate) == pytest.approx(0.75 * initial)
+        optimizer.iterations.assign(100)
+        assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-12)
+    constant = GAN(config(lr_decay="none"), CLASSES, total_steps=100)
+    constant.g_optimizer.iterations.assign(99)
+    assert float(constant.g_optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_bn_reestimation_makes_inference_statistics_match_the_samples():
+    """After re-estimation, the EMA-style generator's inference output matches its batch-statistics output;
+    with the moving statistics of other weights (here: untouched initial ones) it does not."""
+    generator, _ = build_models(config(), CLASSES)
+    inputs = z_and_labels(200, np.arange(200) % CLASSES, seed=1)
+
+    def gap() -> float:
+        eval_mode = keras.ops.convert_to_numpy(generator(inputs, training=False))
+        batch_mode = keras.ops.convert_to_numpy(generator(inputs, training=True))
+        return float(np.abs(eval_mode - batch_mode).mean())
+
+    before = gap()
+    reestimate_batchnorm(generator, CLASSES, batches=20, batch_size=100)
+    after = gap()
+    assert after < 0.2 * before
+    norms = of_type(generator, keras.layers.BatchNormalization)
+    assert all(layer.momentum == 0.9 for layer in norms)  # restored
+
+
+def test_prepare_sampler_reestimates_only_when_switched_on():
+    for batches, changes in ((5, True), (0, False)):
+        gan = GAN(config(bn_reestimate=batches), CLASSES, total_steps=10)
+        before = [keras.ops.convert_to_numpy(v).copy() for v in gan.ema_generator.non_trainable_variables]
+        sampler = gan.prepare_sampler()
+        after = [keras.ops.convert_to_numpy(v) for v in sampler.non_trainable_variables]
+        assert sampler is gan.ema_generator
+        assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True)) == changes
+
+
+TRAIN = [sys.executable, "-m", "gan", "train", "--preset", "sngan-cpu", "--batch-size", "8", "--steps", "4",
+         "--log-every", "2", "--quiet"]
+
+
+@pytest.mark.parametrize("backend,flags", [("tensorflow", ["--unconditional"]), ("jax", [])])
+def test_trains_on_both_backends_with_and_without_classes(tmp_path, backend, flags):
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed")
+    from gan.runs import Run
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x=rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), y=rng.integers(0, 3, 32))
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # cheaper compiling on 2 cores
+    result = subprocess.run([*TRAIN, "--data", str(data), "--run-dir", str(tmp_path / "run"), *flags],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = Run(tmp_path / "run")
+    assert run.status()["backend"] == backend and run.status()["state"] == "finished"
+    frame = run.metrics()
+    assert list(frame["step"]) == [2, 4] and np.isfinite(frame["g_loss"]).all()
+    assert run.config().conditional == (not flags)
