@@ -6,11 +6,16 @@ first steps (compilation) are excluded and the clock stops only after results ar
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import statistics
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+
+from gan.backend import default_jit
 
 
 def device_name() -> str:
@@ -47,7 +52,6 @@ def bench_config(config, steps: int = 20, warmup: int = 3) -> dict:
     import keras
     from keras import ops
 
-    from gan.backend import default_jit
     from gan.objective import GAN
     from gan.sampling import generate, latents
     from gan.steps import make_train_step
@@ -95,16 +99,48 @@ def bench_config(config, steps: int = 20, warmup: int = 3) -> dict:
     }
 
 
-def bench_table(presets: list[str], steps: int, batch_size: int | None, mixed_precision: bool) -> str:
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_reference.py"
+HEADER = ("| code | preset | XLA | batch | D steps | train images/s | vs reference | step ms | compile s | sample 64 ms "
+          "| G params | D params |")
+
+
+def reference_images_per_second(steps: int, batch_size: int = 128) -> float | None:
+    """The seeds' own step (benchmarks/seed_reference.py) on this machine; None outside a checkout or on JAX."""
     import keras
 
-    rows = [bench_preset(p, steps, batch_size, mixed_precision) for p in presets]
-    header = (f"backend {keras.backend.backend()} on {device_name()}, {steps} timed steps, "
-              f"{'bfloat16' if mixed_precision else 'float32'}, {time.strftime('%Y-%m-%d')}")
-    lines = [header,
-             "| preset | batch | D steps | train images/s | step ms | compile s | sample 64 ms | G params | D params |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['preset']} | {r['batch']} | {r['d_steps']} | {r['imgs_per_s']:,.0f} | {r['step_ms']:.1f} | "
-                     f"{r['compile_s']:.1f} | {r['sample64_ms']:.1f} | {r['params_g']:,} | {r['params_d']:,} |")
-    return "\n".join(lines)
+    if keras.backend.backend() != "tensorflow" or not REFERENCE.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("seed_reference", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_images_per_second(steps, batch_size)
+
+
+def bench_lines(presets: list[str], steps: int, batch_size: int | None, mixed_precision: bool,
+                both_jit: bool = True) -> Iterator[str]:
+    """The bench table, a line at a time as each measurement finishes (a measurement takes 10-60 s).
+
+    Each preset is timed with and without XLA (`both_jit`), beside the seeds' own step at the
+    seed preset's batch size, all in this process on this machine.
+    """
+    import keras
+
+    yield (f"backend {keras.backend.backend()} on {device_name()}, {steps} timed steps, "
+           f"{'bfloat16' if mixed_precision else 'float32'}, {time.strftime('%Y-%m-%d')}")
+    yield HEADER
+    yield "|" + "---|" * (HEADER.count("|") - 1)
+    reference = reference_images_per_second(steps)
+    if reference is not None:
+        yield f"| seeds' reference (tf.function, no XLA) | seed | no | 128 | 1 | {reference:,.0f} | 1.00 | | | | | |"
+    for preset in presets:
+        for jit in ((False, True) if both_jit else (None,)):
+            r = bench_preset(preset, steps, batch_size, mixed_precision, jit=jit)
+            ratio = f"{r['imgs_per_s'] / reference:.2f}" if reference and preset == "seed" and r["batch"] == 128 else ""
+            yield (f"| gan{' (default)' if r['jit'] == default_jit() else ''} | {r['preset']} | "
+                   f"{'yes' if r['jit'] else 'no'} | {r['batch']} | {r['d_steps']} | {r['imgs_per_s']:,.0f} | "
+                   f"{ratio} | {r['step_ms']:.1f} | {r['compile_s']:.1f} | {r['sample64_ms']:.1f} | "
+                   f"{r['params_g']:,} | {r['params_d']:,} |")
+
+
+def bench_table(presets: list[str], steps: int, batch_size: int | None, mixed_precision: bool) -> str:
+    return "\n".join(bench_lines(presets, steps, batch_size, mixed_precision))

@@ -229,7 +229,8 @@ def _info(args) -> int:
 
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="training images/s and sampling latency on this machine")
-    p.add_argument("--preset", action="append", help="preset(s) to time (default: seed and tiny)")
+    p.add_argument("--preset", action="append",
+                   help=f"preset(s) to time, each with and without XLA (default: {DEFAULT_PRESET} and seed)")
     p.add_argument("--steps", type=_positive_int, default=20, help="timed training steps (after warm-up)")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--mixed-precision", action="store_true")
@@ -237,9 +238,11 @@ def _add_bench(sub) -> None:
 
 
 def _bench(args) -> int:
-    from gan.bench import bench_table
+    from gan.bench import bench_lines
 
-    print(bench_table(args.preset or ["seed", "tiny"], args.steps, args.batch_size, args.mixed_precision))
+    for line in bench_lines(args.preset or [DEFAULT_PRESET, "seed"], args.steps, args.batch_size,
+                            args.mixed_precision):
+        print(line, flush=True)  # each measurement takes 10-60 s: show rows as they come
     return 0
 
 

@@ -1,0 +1,23 @@
+"""`python -m gan bench`: each preset with and without XLA, beside the seeds' own step, one row at a time."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from gan.bench import REFERENCE, bench_lines
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the reference step is TensorFlow code")
+def test_rows_cover_both_jit_settings_and_the_reference():
+    assert REFERENCE.is_file()
+    lines = list(bench_lines(["tiny"], steps=1, batch_size=16, mixed_precision=False))
+    assert lines[0].startswith("backend tensorflow on ")
+    rows = [line.split("|")[1:-1] for line in lines[3:]]
+    assert rows[0][0].strip().startswith("seeds' reference") and float(rows[0][5].replace(",", "")) > 0
+    tiny = [row for row in rows if row[1].strip() == "tiny"]
+    assert sorted(row[2].strip() for row in tiny) == ["no", "yes"]
+    # Exactly one of the two is what training uses by default on this machine (no XLA on a CPU).
+    defaults = [row for row in tiny if "default" in row[0]]
+    assert len(defaults) == 1 and defaults[0][2].strip() == "no"
+    assert all(float(row[5].replace(",", "")) > 0 for row in tiny)
