@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
 from gan.config import TrainConfig
+from gan.errors import first_line
 from gan.metrics.cli import add_evaluate, add_train_classifier
 from gan.models import DEFAULT_PRESET
 
@@ -95,21 +97,36 @@ def _add_train(sub) -> None:
     p.set_defaults(run=_train)
 
 
+# What --resume may change: how long the run goes on, how often it logs, saves and scores, and whether
+# its step is XLA-compiled (how it computes, not what).
+RESUMABLE = frozenset({"epochs", "steps", "log_every", "checkpoint_every", "eval_every", "jit"})
+
+
 def _train(args) -> int:
     from gan.runs import Run
     from gan.trainer import Trainer
 
     run = Run(args.run_dir)
+    run.check_usable()
+    problem = None if args.resume else run.new_run_problem()
+    if problem:  # before the data loads; the trainer checks again, on every process
+        raise CliError(problem)
     fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.resume:
         if args.config:
             raise CliError("--config starts a new run; --resume continues one with its own config.json")
+        refused = sorted(set(fields) - RESUMABLE)
+        if refused:
+            flags = ", ".join("--" + name.replace("_", "-") for name in refused)
+            raise CliError(f"--resume continues the run with its own settings; it cannot change {flags} "
+                           f"(it can change {', '.join('--' + n.replace('_', '-') for n in sorted(RESUMABLE))})")
         if not run.exists():
             raise CliError(f"nothing to resume in {run.path}: no config.json")
         config = run.config()
-        for key in ("epochs", "steps"):  # a resumed run may be extended, not redefined
-            if key in fields:
-                setattr(config, key, fields[key])
+        if "epochs" in fields:  # --epochs N means N epochs in all, whatever length the run had before
+            config.epochs, config.steps = fields.pop("epochs"), None
+        for key, value in fields.items():
+            setattr(config, key, value)
         config.validate()
     elif args.config:
         values = dataclasses.asdict(TrainConfig.load(args.config))
@@ -277,3 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # a write that failed: full disk, read-only folder, --out naming a folder
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or first_line(e)}{where}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:  # a bug: still one line, and the traceback where a developer can ask for it
+        if os.environ.get("GAN_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {first_line(e)} (set GAN_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED

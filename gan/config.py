@@ -111,6 +111,7 @@ class TrainConfig:
             check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")
         check(self.image_size in (32, 64), f"image_size must be 32 or 64, got {self.image_size}")
         check(self.limit is None or self.limit >= 1, f"limit must be at least 1, got {self.limit}")
+        check(isinstance(self.seed, int) and 0 <= self.seed < 2**31, f"seed must be in [0, 2^31), got {self.seed}")
         for name in ("log_every",):
             check(getattr(self, name) >= 1, f"{name} must be at least 1")
         for name in ("checkpoint_every", "eval_every"):

@@ -38,6 +38,13 @@ class RunLockedError(RunError):
     """Another process is training this run."""
 
 
+# What may already be in a folder a new run starts in: the app's launcher opens train.log and may save
+# an upload (data.zip) before the trainer starts, and the trainer's own lock comes first. None of these
+# is ever overwritten by training, so a folder holding only them counts as empty.
+LAUNCHER_FILES = frozenset({"train.log", "run.lock", "data.zip"})
+MAX_PATH_BYTES = 4000  # below Linux's PATH_MAX (4096), leaving room for the files inside a run
+
+
 class Run:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -60,6 +67,42 @@ class Run:
     def exists(self) -> bool:
         return self.config_path.is_file()
 
+    def foreign_entries(self) -> list[str]:
+        """Names in the folder that a new run could clobber: everything but LAUNCHER_FILES."""
+        try:
+            return sorted(p.name for p in self.path.iterdir() if p.name not in LAUNCHER_FILES)
+        except FileNotFoundError:
+            return []
+
+    def new_run_problem(self) -> str | None:
+        """Why a new run may not start in this folder (it holds a run or other files), or None."""
+        foreign = self.foreign_entries()
+        if not foreign:
+            return None
+        if self.checkpoint_path.exists():
+            return f"{self.path} already holds a run: pass --resume to continue it, or choose a new --run-dir"
+        what = "a run" if self.exists() else f"other files ({', '.join(foreign[:3])})"
+        return f"{self.path} already holds {what}: a new run needs a new or empty folder"
+
+    def check_usable(self) -> None:
+        """RunError (one line) when the path cannot hold a run: empty, a file, under a file, too long."""
+        text = str(self.path)
+        if not text.strip() or text.strip() == ".":
+            raise RunError("--run-dir must name a folder for the run, not be empty or '.'")
+        if len(os.fsencode(self.path.absolute())) > MAX_PATH_BYTES:
+            raise RunError(f"--run-dir is too long ({len(text)} characters)")
+        if any(len(os.fsencode(part)) > 255 for part in self.path.parts):
+            raise RunError("--run-dir has a folder name longer than 255 bytes")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path} is a file, not a folder")
+        for folder in (self.path.absolute(), *self.path.absolute().parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise RunError(f"{folder} is a file, so {self.path} cannot be a folder")
+                if not os.access(folder, os.W_OK | os.X_OK):
+                    raise RunError(f"cannot write in {folder}: permission denied")
+                break
+
     def config(self) -> TrainConfig:
         return TrainConfig.load(self.config_path)
 
@@ -70,14 +113,21 @@ class Run:
 
     # --- status -----------------------------------------------------------------------------
     def status(self) -> dict:
-        """status.json, with a dead trainer's "running" reported as "stopped unexpectedly"."""
-        status = read_json(self.status_path, default=None) or {"state": "new" if not self.exists() else STOPPED}
+        """status.json, with a dead trainer's "running" reported as "stopped unexpectedly".
+
+        A status.json that is not a JSON object (hand-edited, corrupt) reads as no status at all.
+        """
+        status = read_json(self.status_path, default=None)
+        if not isinstance(status, dict) or not isinstance(status.get("state", ""), str):
+            status = None
+        status = status or {"state": "new" if not self.exists() else STOPPED}
         if status.get("state") == RUNNING and not self.is_locked():
             status["state"] = CRASHED
         return status
 
     def write_status(self, **fields) -> None:
-        current = read_json(self.status_path, default={}) or {}
+        current = read_json(self.status_path, default={})
+        current = current if isinstance(current, dict) else {}
         atomic_write_json(self.status_path, {**current, **fields, "updated_at": time.time()})
 
     # --- one writer ---------------------------------------------------------------------------

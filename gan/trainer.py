@@ -117,8 +117,12 @@ class Trainer:
         replicas = replicas_for(config, processes=processes)  # one device unless --distribute; gan/distribute.py
         # Decided together: a process that raised alone would leave the others waiting forever.
         found = run.checkpoint_path.exists()
-        if not resume and replicas.any_process(found):
-            raise RunError(f"{run.path} already holds a run; pass --resume or choose a new --run-dir")
+        problem = None if resume else run.new_run_problem()
+        if replicas.any_process(problem is not None):
+            raise RunError(problem or f"{run.path} is not empty on another process: a new run needs an empty folder")
+        if resume and not replicas.any_process(found):
+            raise RunError(f"nothing to resume in {run.path}: it has no checkpoint (the run stopped before its "
+                           "first one); start a new run in a new folder")
         if resume and replicas.any_process(found) and replicas.any_process(not found):
             raise RunError(f"some processes cannot read {run.checkpoint_path}: the run folder must be on a "
                            "filesystem every process sees")

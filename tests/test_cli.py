@@ -97,4 +97,4 @@ def test_help_and_module_entry_point():
 def test_bench_prints_a_table(capsys):
     assert main(["bench", "--preset", "tiny", "--steps", "2", "--batch-size", "8"]) == 0
     out = capsys.readouterr().out
-    assert "| tiny | 8 |" in out and "train images/s" in out
+    assert "| tiny | no | 8 |" in out and "| tiny | yes | 8 |" in out and "train images/s" in out

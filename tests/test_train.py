@@ -28,9 +28,8 @@ def tiny_npz(tmp_path_factory):
 def train(run_dir, data, *extra):
     """A tiny run in-process. Tests about files and states pass `--no-jit`: XLA compiling costs ~4 s a run
     here; the valid-run and exact-resume tests keep the default compiled step."""
-    args = ["train", "--data", str(data), "--preset", "tiny", "--batch-size", "16", "--log-every", "2",
-            "--run-dir", str(run_dir), "--quiet", *extra]
-    return main(args)
+    settings = [] if "--resume" in extra else ["--data", str(data), "--preset", "tiny", "--batch-size", "16"]
+    return main(["train", *settings, "--log-every", "2", "--run-dir", str(run_dir), "--quiet", *extra])
 
 
 def generator_weights(run_dir):
