@@ -25,6 +25,7 @@ import numpy as np
 import streamlit as st
 
 from gan.runs import Run, RunLockedError, list_runs, start_training
+from gan import security
 from gan.security import UNLIMITED, Limits, NotAllowedError, demo_mode, redact_paths
 
 if TYPE_CHECKING:
@@ -635,7 +636,9 @@ def launch_training(run: Run, args: list[str], limits: Limits = UNLIMITED) -> su
         if run.name in busy:
             raise RunLockedError(f"run {run.name} is already being trained; stop it first")
         check_training_slot(busy, limits)
-        process = start_training(run.path, args)
+        # The trainer reads only inside the app's allowed data folders, the same ones (resolved here).
+        roots = os.pathsep.join(str(r) for r in security.allowed_data_roots())
+        process = start_training(run.path, args, env={"GAN_CONFINE_DATA": "1", "GAN_DATA_ROOTS": roots})
         launched[str(run.path)] = (process, time.time())
     return process
 
@@ -644,7 +647,7 @@ def check_data(source: str) -> str:
     """Decode a few images of `source` now, so a bad path fails here rather than in the trainer."""
     from gan.data import load_dataset
 
-    data = load_dataset(source, limit=16)
+    data = load_dataset(source, limit=16, roots=security.allowed_data_roots())
     classes = ", ".join(data.class_names[:6]) + (", ..." if data.num_classes > 6 else "")
     return f"{data.num_classes} class(es): {classes}"
 

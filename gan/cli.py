@@ -19,6 +19,8 @@ from gan.metrics.cli import add_evaluate, add_train_classifier
 from gan.models import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
+MAX_SAMPLES = 100_000  # images one `sample` call makes (about 300 MB at 32x32)
+CONFINE_ENV = "GAN_CONFINE_DATA"  # "1": train reads data only inside GAN_DATA_ROOTS (the app sets both)
 
 
 class CliError(Exception):
@@ -133,7 +135,12 @@ def _train(args) -> int:
         config = TrainConfig(**{**values, **fields}).resolved()
     else:
         config = TrainConfig.for_preset(fields.pop("preset", DEFAULT_PRESET), **fields)
-    state, step = Trainer(config, run.path, progress=not args.quiet).train(resume=args.resume)
+    roots = None
+    if os.environ.get(CONFINE_ENV) == "1":  # started by the app: read only inside its allowed data folders
+        from gan.security import allowed_data_roots
+
+        roots = allowed_data_roots()
+    state, step = Trainer(config, run.path, progress=not args.quiet, data_roots=roots).train(resume=args.resume)
     print(f"{state}: {run.path} (step {step})")  # not from status.json: only process 0 writes it
     return 0
 
@@ -144,7 +151,7 @@ def _add_sample(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run-dir")
     src.add_argument("--model", help="a generator .keras file")
-    p.add_argument("-n", type=_positive_int, default=64, help="how many images (default 64)")
+    p.add_argument("-n", type=_positive_int, default=64, help=f"how many images (default 64, at most {MAX_SAMPLES:,})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="class_id", help="class index or name (conditional models)")
     p.add_argument("--truncation", type=float, help="redraw latent values beyond +-T")
@@ -160,7 +167,8 @@ def _resolve_model(args) -> tuple[Path, list[str]]:
         if not run.generator_path.is_file():
             raise CliError(f"no generator in {run.path}: train it first")
         return run.generator_path, run.class_names()
-    return Path(args.model), []
+    model = Path(args.model)
+    return model, Run(model.parent).class_names()  # a generator beside its classes.json knows its class names
 
 
 def _sample(args) -> int:
@@ -172,8 +180,12 @@ def _sample(args) -> int:
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
         raise CliError(f"--out must end in .png or .npz, got {out.name}")
-    if args.truncation is not None and args.truncation <= 0:
+    if args.truncation is not None and not args.truncation > 0:
         raise CliError("--truncation must be positive")
+    if args.n > MAX_SAMPLES:
+        raise CliError(f"-n is {args.n:,}; at most {MAX_SAMPLES:,} images at a time")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; name a .png or .npz file")
     path, class_names = _resolve_model(args)
     model = sampling.load_generator(path)
     classes = sampling.num_classes(model)

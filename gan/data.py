@@ -20,6 +20,7 @@ import functools
 import io
 import logging
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ MAX_ZIP_ENTRIES = 500_000
 MAX_MEMBER_BYTES = 20 * 1024 * 1024  # declared uncompressed size of one member
 MAX_TOTAL_BYTES = 4 * 1024**3  # declared uncompressed size of the whole archive
 MAX_FAILED_FRACTION = 0.01  # more unreadable images than this -> DataError
+MAX_CLASSES = 10_000  # labels an .npz may declare: each class costs memory in the models and the metrics
 _CHUNK = 512  # images per thread-pool task
 
 
@@ -71,14 +73,19 @@ class Dataset:
         return len(self.class_names)
 
 
-def load_dataset(source: str, image_size: int = 32, limit: int | None = None, seed: int = 0) -> Dataset:
+def load_dataset(source: str, image_size: int = 32, limit: int | None = None, seed: int = 0,
+                 roots: Sequence[Path] | None = None) -> Dataset:
     """Load ``source`` as ``image_size`` square RGB images.
 
     With ``limit``, at most ``limit`` images are kept, picked by a random
     permutation seeded with ``seed``; only the kept files are decoded.
     ``class_names`` always lists every class of the source, so labels mean the
     same thing with or without ``limit``.
+    With ``roots`` (the app's allowed data folders), files of a folder source whose
+    real path (symlinks resolved) lies outside every root are skipped, never read.
     """
+    if not source.strip():
+        raise DataError("the data source is empty: give 'cifar10', an image folder, a .zip or an .npz file")
     if image_size < 1:
         raise DataError(f"image_size must be positive, got {image_size}")
     if limit is not None and limit < 1:
@@ -91,7 +98,7 @@ def load_dataset(source: str, image_size: int = 32, limit: int | None = None, se
             f"data source '{source}' not found: expected 'cifar10', an image folder, a .zip or an .npz file"
         )
     if path.is_dir():
-        return _load_folder(path, image_size, limit, seed)
+        return _load_folder(path, image_size, limit, seed, roots)
     suffix = path.suffix.lower()
     if suffix == ".zip":
         return _load_zip(path, image_size, limit, seed)
@@ -262,23 +269,49 @@ def _from_files(
     return Dataset(images[ok], labels[ok], class_names, skipped + failed, source)
 
 
-def _load_folder(root: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
-    """``root/<class>/<image>``; class = parent folder name ("all" if all are in root)."""
-    entries = []
+def _inside(path: str, roots: Sequence[Path]) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real == root or root in real.parents for root in roots)
+
+
+def _load_folder(root: Path, image_size: int, limit: int | None, seed: int,
+                 roots: Sequence[Path] | None = None) -> Dataset:
+    """``root/<class>/<image>``; class = parent folder name ("all" if all are in root).
+
+    Only regular files count: a named pipe or a link to a device would block or never end.
+    """
+    entries, outside = [], 0
+    resolved_roots = [Path(os.path.realpath(r)) for r in roots] if roots is not None else None
     for dirpath, dirnames, filenames in os.walk(root):  # does not follow symlinked dirs
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         cls = "" if Path(dirpath) == root else Path(dirpath).name
         for name in filenames:
-            if _is_image_name(name):
-                entries.append((os.path.join(dirpath, name), cls))
+            full = os.path.join(dirpath, name)
+            if not _is_image_name(name) or not os.path.isfile(full):  # isfile: regular, links followed
+                continue
+            if resolved_roots is not None and not _inside(full, resolved_roots):
+                outside += 1
+                continue
+            entries.append((full, cls))
+    if outside:
+        log.warning("skipped %d files in %s that link outside the allowed data folders", outside, root)
     return _from_files(entries, _read_file, image_size, limit, seed, str(root))
 
 
 def _read_file(path: str) -> bytes:
-    size = os.stat(path).st_size
-    if size > MAX_MEMBER_BYTES:
-        raise DataError(f"file is {size:,} bytes, over the {MAX_MEMBER_BYTES // 2**20} MB per-image limit")
-    return Path(path).read_bytes()
+    """The file's bytes, refusing anything but a regular file of at most MAX_MEMBER_BYTES.
+
+    Opened without blocking and checked on the open descriptor, so a file swapped for a pipe
+    after the folder was listed cannot hang the read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError("not a regular file")
+        if info.st_size > MAX_MEMBER_BYTES:
+            raise DataError(f"file is {info.st_size:,} bytes, over the {MAX_MEMBER_BYTES // 2**20} MB per-image limit")
+        return f.read(MAX_MEMBER_BYTES + 1)[:MAX_MEMBER_BYTES]
 
 
 def _unsafe_member(name: str) -> bool:
@@ -405,6 +438,8 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
         raise DataError(f"{path}: 'y' has shape {y.shape} but 'x' has {len(x)} images; expected ({len(x)},)")
     if y.min() < 0:
         raise DataError(f"{path}: 'y' has negative labels")
+    if y.max() >= MAX_CLASSES or (names is not None and names.size > MAX_CLASSES):
+        raise DataError(f"{path}: labels go up to {int(y.max()):,}; at most {MAX_CLASSES:,} classes are supported")
     if names is None:
         names = tuple(str(i) for i in range(int(y.max()) + 1))
     elif names.dtype.kind != "U" or names.ndim != 1:

@@ -240,7 +240,7 @@ def list_runs(root: str | Path) -> list[Run]:
     return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
 
 
-def start_training(run_dir: str | Path, args: Sequence[str]) -> subprocess.Popen:
+def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `python -m gan train --run-dir DIR ARGS` detached from this process.
 
     A new session keeps the trainer alive across Streamlit reruns and closed tabs; its output
@@ -254,6 +254,7 @@ def start_training(run_dir: str | Path, args: Sequence[str]) -> subprocess.Popen
         return subprocess.Popen(
             [sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, **(env or {})},
             cwd=Path(__file__).resolve().parents[1],
         )
 

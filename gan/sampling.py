@@ -96,17 +96,24 @@ def num_classes(model: keras.Model) -> int:
     return int((named or embeddings)[0].input_dim)
 
 
+MAX_REDRAWS = 64  # rounds of redrawing values beyond the truncation; finishes any t > 0.5 in practice
+
+
 def latents(n: int, dim: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
     """`n` standard-normal latents; with `truncation` t, values beyond +-t are redrawn (BigGAN's trick)."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, dim)).astype(np.float32)
     if truncation is not None:
-        if truncation <= 0:
+        if not truncation > 0:  # also refuses nan
             raise ValueError("truncation must be positive")
         outside = np.abs(z) > truncation
-        while outside.any():
+        for _ in range(MAX_REDRAWS):
+            if not outside.any():
+                break
             z[outside] = rng.standard_normal(int(outside.sum())).astype(np.float32)
             outside = np.abs(z) > truncation
+        # A tiny t would need thousands of redraws; the normal truncated that tightly is nearly uniform.
+        z[outside] = rng.uniform(-truncation, truncation, int(outside.sum())).astype(np.float32)
     return z
 
 

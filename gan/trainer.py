@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,12 @@ def epoch_order(epoch: int, n: int, per_step: int, seed: int) -> np.ndarray:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True):
+    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True,
+                 data_roots: Sequence[Path] | None = None):
         self.config = config
         self.run = Run(run_dir)
         self.progress = progress
+        self.data_roots = data_roots  # the app's allowed data folders: files linking outside them are skipped
 
     def train(self, resume: bool = False) -> tuple[str, int]:
         """Train until done or stopped; returns (final state, step). Raises RunLockedError if busy.
@@ -81,7 +84,7 @@ class Trainer:
 
         config = self.config
         processes = join_processes(config)  # before anything touches a device
-        data = load_dataset(config.data, config.image_size, config.limit, config.seed)
+        data = load_dataset(config.data, config.image_size, config.limit, config.seed, roots=self.data_roots)
         if processes.index > 0:
             return self._train(data, resume, processes, writer=False)
         with self.run.lock():

@@ -28,7 +28,7 @@ def training_data(source: str, image_size: int):
     """At most DATA_LIMIT images of `source`; errors are not cached, so a fixed path works on retry."""
     from gan.data import load_dataset
 
-    return load_dataset(source, image_size, limit=DATA_LIMIT)
+    return load_dataset(source, image_size, limit=DATA_LIMIT, roots=security.allowed_data_roots())
 
 
 def _data_or_help(run: Run):

@@ -1,0 +1,122 @@
+"""Inputs that used to hang, exhaust memory or escape the allowed folders: each now ends, bounded, in one line.
+
+Hangs are tested in a child process with a deadline, so a regression fails the test instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gan.data import MAX_CLASSES, DataError, load_dataset
+from gan.sampling import latents
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_in_child(source: Path, roots: list[Path] | None = None, timeout: int = 60) -> str:
+    """Load `source` in a fresh process, printing the image count and classes; fail on a hang."""
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from gan.data import load_dataset
+        data = load_dataset({str(source)!r}, roots={None if roots is None else [str(r) for r in roots]!r})
+        print(len(data.images), ",".join(data.class_names))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device link", "dangling link", "folder named like an image"])
+def test_entries_that_are_not_regular_files_are_skipped_not_read(image_folder, kind):
+    target = image_folder / "bird" / "trap.png"
+    if kind == "fifo":
+        os.mkfifo(target)  # reading it would block forever
+    elif kind == "device link":
+        target.symlink_to("/dev/zero")  # reading it would never end
+    elif kind == "dangling link":
+        target.symlink_to(image_folder / "missing.png")
+    else:
+        target.mkdir()
+    assert load_in_child(image_folder) == "24 bird,cat,dog"
+
+
+def test_links_out_of_the_allowed_folders_are_skipped_when_confined(tmp_path, image_folder):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes((image_folder / "cat" / "00.png").read_bytes())
+    (image_folder / "cat" / "leak.png").symlink_to(outside / "secret.png")
+    inside = image_folder / "dog" / "alias.png"
+    inside.symlink_to(image_folder / "dog" / "00.png")  # a link that stays inside is fine
+    assert load_in_child(image_folder, roots=[image_folder]).startswith("25 ")  # 24 + alias, not leak
+    assert load_in_child(image_folder).startswith("26 ")  # the CLI is not confined
+
+
+@pytest.mark.parametrize("label", [MAX_CLASSES, 10**9, 2**62])
+def test_an_npz_declaring_huge_labels_is_one_error_without_allocating(tmp_path, label):
+    path = tmp_path / "tiny.npz"
+    y = np.zeros(8, np.int64)
+    y[3] = label
+    np.savez(path, x=np.zeros((8, 32, 32, 3), np.uint8), y=y)
+    with pytest.raises(DataError, match="classes are supported"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize("source", ["", "   "])
+def test_an_empty_data_source_is_refused(tmp_path, monkeypatch, image_folder, source):
+    monkeypatch.chdir(image_folder)  # an empty path used to mean "every image under here"
+    with pytest.raises(DataError, match="empty"):
+        load_dataset(source)
+
+
+@settings(max_examples=30, deadline=None)
+@given(t=st.floats(min_value=1e-30, max_value=5.0), n=st.integers(1, 64))
+def test_truncation_always_finishes_within_bounds(t, n):
+    z = latents(n, 16, seed=0, truncation=t)
+    assert z.shape == (n, 16) and np.abs(z).max() <= np.float32(t)
+
+
+def test_truncation_keeps_the_truncated_normal_for_ordinary_values():
+    z = latents(2000, 64, seed=0, truncation=1.0)
+    # A normal truncated at 1 has std 0.538; a uniform on [-1, 1] would have 0.577.
+    assert abs(z.std() - 0.538) < 0.01
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["-n", "1000000000"], "at most"), (["--truncation", "nan"], "truncation"), (["--truncation", "-1"], "truncation"),
+])
+def test_sample_refuses_unbounded_requests_in_one_line(tmp_path, capsys, flags, message):
+    from gan.cli import main
+
+    model = next((REPO / "checkpoints").glob("*/generator.keras"))
+    assert main(["sample", "--model", str(model), "--out", str(tmp_path / "x.png"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and not (tmp_path / "x.png").exists()
+
+
+def test_sample_out_naming_a_folder_is_one_line(tmp_path, capsys):
+    from gan.cli import main
+
+    (tmp_path / "grid.png").mkdir()
+    model = next((REPO / "checkpoints").glob("*/generator.keras"))
+    assert main(["sample", "--model", str(model), "-n", "4", "--out", str(tmp_path / "grid.png")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_model_file_beside_its_classes_json_knows_its_class_names(tmp_path, capsys):
+    from gan.cli import main
+
+    model = next(p for p in (REPO / "checkpoints").glob("*/generator.keras") if (p.parent / "classes.json").is_file())
+    out = tmp_path / "horses.npz"
+    assert main(["sample", "--model", str(model), "-n", "6", "--class", "horse", "--out", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as saved:
+        assert set(saved["labels"].tolist()) == {7}
