@@ -172,6 +172,14 @@ class Run:
             path.unlink(missing_ok=True)
         return stale
 
+    def lock_holder(self) -> int | None:
+        """The pid of the process holding the run's lock (a live trainer), or None."""
+        try:
+            text = self.lock_path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() and self.is_locked() else None
+
     def is_locked(self) -> bool:
         try:
             fd = os.open(self.lock_path, os.O_RDONLY)
@@ -260,13 +268,17 @@ def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str]
 
 
 def stop_training(run: Run) -> bool:
-    """Ask the trainer to checkpoint and exit (SIGTERM). False when nothing was running."""
-    status = run.status()
-    pid = status.get("pid")
-    if status.get("state") != RUNNING or not pid:
+    """Ask the trainer to checkpoint and exit (SIGTERM). False when nothing was running.
+
+    Only the process that holds the run's lock is signalled: the pid in status.json may have
+    been reused by another process since, and the lock file names its holder, which the kernel
+    vouches for while the flock is held.
+    """
+    holder = run.lock_holder()
+    if holder is None:
         return False
     try:
-        os.kill(int(pid), signal.SIGTERM)
+        os.kill(holder, signal.SIGTERM)
     except ProcessLookupError:
         return False
     return True

@@ -149,3 +149,32 @@ def test_a_corrupt_status_file_reads_as_no_status(tmp_path, data, capsys, conten
     assert main(["info", str(run_dir)]) == 0
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "4", "--quiet"]) == 0
     assert json.loads(Run(run_dir).status_path.read_text())["state"] == "finished"
+
+
+def test_stop_signals_only_the_lock_holder_never_the_pid_in_status(tmp_path):
+    """status.json names a live process that is not the trainer (a reused pid): Stop must leave it alone."""
+    import subprocess
+    import sys
+    import time
+
+    from gan.runs import RUNNING, stop_training
+
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.write_status(state=RUNNING, pid=bystander.pid)
+        assert stop_training(run) is False
+        time.sleep(0.2)
+        assert bystander.poll() is None  # not signalled
+        holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom gan.runs import Run\n"
+                                   "with Run(sys.argv[1]).lock():\n    print('locked', flush=True)\n"
+                                   "    time.sleep(60)\n", str(run.path)],
+                                  stdout=subprocess.PIPE, text=True, cwd=REPO)
+        assert holder.stdout.readline().strip() == "locked"
+        assert run.lock_holder() == holder.pid
+        assert stop_training(run) is True
+        assert holder.wait(10) == -15  # SIGTERM reached the trainer
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
