@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 log = logging.getLogger("gan.data")
 
@@ -139,7 +139,14 @@ def _fit(im: Image.Image, size: int) -> Image.Image:
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any mode -> RGB. Alpha is dropped (not composited): pixels keep their colour."""
+    """Any mode -> 8-bit RGB as a viewer shows it. Alpha is dropped (not composited): pixels keep their colour.
+
+    Pillow's own convert() clips 16-bit grey to 255 (a 16-bit photo turns white); it is rescaled
+    from its bit depth here instead.
+    """
+    if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey (PNG), as Pillow opens it
+        values = np.asarray(im, dtype=np.float64) * (255.0 / 65535.0)
+        return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")  # avoids Pillow's palette-transparency warning
     return im if im.mode == "RGB" else im.convert("RGB")
@@ -154,6 +161,7 @@ def _decode(data: bytes, size: int) -> tuple[np.ndarray, bool]:
             raise DataError(f"image is {w}x{h} pixels, over the {MAX_PIXELS:,} limit")
         if min(w, h) >= 2 * size:
             im.draft("RGB", (size, size))  # JPEG: libjpeg downscales big images cheaply
+        im = ImageOps.exif_transpose(im)  # a phone photo's EXIF orientation: upright, as viewers show it
         arr = np.asarray(_fit(_to_rgb(im), size), dtype=np.uint8)
     except DataError:
         raise
