@@ -31,12 +31,16 @@ def home() -> None:
     if st.button("New samples", icon=":material/casino:"):
         st.session_state["home_seed"] = st.session_state.get("home_seed", 0) + 1
     seed = st.session_state.get("home_seed", 0)
-    grid = ui.sample_grid(run, 64, seed=seed)
+    slot = st.empty()
+    saved = run.path / "samples.png"  # a shipped model's grid shows at once, while TensorFlow loads
+    if seed == 0 and saved.is_file() and "home_model_loaded" not in st.session_state:
+        slot.image(str(saved), caption="Samples saved with the model (fresh ones are on their way)", width=720)
+    grid = ui.class_grid(run, seed=seed)
+    st.session_state["home_model_loaded"] = True
     info = ui.model_info(run, ui.load_model(run))
-    caption = f"64 samples, seed {seed}"
-    if info.num_classes:
-        caption += " - classes take turns, cell by cell: " + ", ".join(info.class_names[:10])
-    st.image(grid, caption=caption, width=420, output_format="PNG")
+    caption = f"{len(info.class_names) * 8 if info.num_classes else 64} fresh samples, seed {seed}"
+    caption += ": one column per class" if info.num_classes else ""
+    slot.image(grid, caption=caption, width=720, output_format="PNG")
 
 
 def _model_card(run) -> None:
@@ -52,12 +56,17 @@ def _model_card(run) -> None:
     trained = f"epoch {status.get('epoch', '?')}" if step is not None else planned
     cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.get('state')}"
                    if step is not None else "The shipped checkpoint's planned length.")
-    scores = ui.evals_summary(run)
-    if scores:
-        score_cols = st.columns(min(len(scores), 6))
-        for col, (name, (value, floor)) in zip(score_cols, list(scores.items())[:6], strict=False):
-            col.metric(name, f"{value:.4g}", help=None if floor is None else
-                       f"Real-vs-real floor at the same sample count: {floor:.4g}")
+    headlines = ui.headline_scores(run)
+    if headlines:
+        for col, (label, value, compared, meaning) in zip(st.columns(len(headlines)), headlines, strict=True):
+            col.metric(label, value, help=meaning)
+            col.caption(compared)
+        with st.expander("All scores"):
+            scores = ui.evals_summary(run)
+            st.dataframe([{"metric": name, "value": value, "real-data floor": floor}
+                          for name, (value, floor) in scores.items()], hide_index=True)
+            st.caption("Each score is on 10,000 samples unless its name says otherwise; the floor is the same "
+                       "score for real images. The Evaluate page explains and compares them.")
     else:
         st.caption("No evaluation scores yet (`python -m gan evaluate --run-dir ...` writes evals.csv).")
 

@@ -173,11 +173,12 @@ def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = Non
 
 
 @st.cache_data(max_entries=64, show_spinner="Sampling...")
-def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, truncation: float | None) -> np.ndarray:
+def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, truncation: float | None,
+          columns: int = 8) -> np.ndarray:
     from gan import sampling
 
     images, _ = sampling.sample(_load_generator(path, mtime), n, seed, class_id, truncation)
-    return sampling.make_grid(images, 8)
+    return sampling.make_grid(images, columns)
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -295,6 +296,48 @@ def evals_summary(run: Run) -> dict[str, tuple[float, float | None]]:
         return {}
     return {name: (float(value), float(latest[f"{name}_floor"]) if f"{name}_floor" in latest else None)
             for name, value in latest.items() if not name.endswith(("_floor", "_std"))}
+
+
+# Headline scores in plain words: (metric id, label, True when higher is better, what it means).
+HEADLINES = (
+    ("fd_cifar10k", "Distance to real images", False,
+     "Frechet distance of 10,000 samples to the training images, in the features of the project's CIFAR-10 "
+     "classifier. 0 would be indistinguishable; the floor is two sets of real images."),
+    ("ifd_cifar10k", "Variety within each class", False,
+     "Intra-class Frechet distance: each class's samples against that class's real images, averaged. High when "
+     "every sample of a class looks alike, even if the overall distance looks fine."),
+    ("pr_cifar10k_recall", "Coverage of the real images", True,
+     "k-NN recall: the share of real images that some sample comes close to. 0 means the model shows a few "
+     "kinds of picture only (mode collapse)."),
+    ("class_acc10k", "Samples of the asked-for class", True,
+     "Class accuracy: how often the classifier names the class the sample was drawn for (conditional models)."),
+)
+
+
+def headline_scores(run: Run) -> list[tuple[str, str, str, str]]:
+    """[(label, value, comparison with the real-data floor, explanation)] for the headline metrics it has."""
+    scores = evals_summary(run)
+    rows = []
+    for metric, label, higher, meaning in HEADLINES:
+        if metric not in scores:
+            continue
+        value, floor = scores[metric]
+        direction = "higher is better" if higher else "lower is better"
+        real = f"real images: {floor:.3g}" if floor is not None else "no real-data floor"
+        rows.append((label, f"{value:.3g}", f"{direction}; {real}", f"`{metric}`. {meaning}"))
+    return rows
+
+
+def class_grid(run: Run, seed: int = 0) -> np.ndarray:
+    """A grid of fresh samples, one labelled column per class for a conditional model (8 x 8 otherwise)."""
+    from gan import sampling
+
+    info = model_info(run, load_model(run))
+    n, columns = sampling.grid_layout(info.num_classes)
+    images = _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, None, None, columns)
+    if columns == info.num_classes:
+        return sampling.label_columns(images, info.class_names)
+    return images
 
 
 # --- evaluation (the Evaluate page) ---------------------------------------------------------------

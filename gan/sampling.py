@@ -7,6 +7,7 @@ input `z` (plus `label` when conditional), output images in [-1, 1].
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,6 +179,40 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.
         r, col = divmod(i, ncols)
         grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = image
     return grid
+
+
+MAX_CLASS_COLUMNS = 16  # more classes than this do not fit a grid one column per class
+
+
+def grid_layout(num_classes: int, rows: int = 8) -> tuple[int, int]:
+    """(images, columns) of a sample grid: one column per class for a conditional model.
+
+    `sample()` cycles labels 0, 1, ..., C-1, 0, ..., so with C columns column k is class k.
+    Unconditional models (and ones with too many classes to show) get 8 columns of 8.
+    """
+    if 1 < num_classes <= MAX_CLASS_COLUMNS:
+        return rows * num_classes, num_classes
+    return rows * 8, 8
+
+
+def label_columns(grid: np.ndarray, names: Sequence[str], scale: int = 3, pad: int = 2) -> np.ndarray:
+    """`grid` (from make_grid, one column per name) enlarged `scale` times under a header naming each column."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    column = (picture.width - pad * scale) / len(names)
+    font = ImageFont.load_default(size=max(8, int(column / 7)))
+    header = 4 + font.getbbox("Ag")[3]
+    out = Image.new("RGB", (picture.width, picture.height + header), (255, 255, 255))
+    out.paste(picture, (0, header))
+    draw = ImageDraw.Draw(out)
+    for k, name in enumerate(names):
+        text = str(name)
+        while len(text) > 1 and draw.textlength(text, font=font) > column - 2:
+            text = text[:-1]
+        left = pad * scale + k * column + (column - draw.textlength(text, font=font)) / 2
+        draw.text((left, 2), text, fill=(40, 40, 40), font=font)
+    return np.asarray(out)
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:

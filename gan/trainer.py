@@ -25,8 +25,6 @@ from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run, RunError
 
 log = logging.getLogger("gan.trainer")
 
-GRID_SIZE = 64
-
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, failed write); str(e) is one line for the user."""
@@ -149,8 +147,11 @@ class Trainer:
             run.truncate_metrics(step)
 
         train_step = make_train_step(gan, data.images, data.labels, replicas)
-        fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, config.latent_dim)).astype(np.float32)
-        fixed_labels = np.arange(GRID_SIZE, dtype=np.int32) % max(gan.num_classes, 1)
+        from gan.sampling import grid_layout
+
+        grid_size, grid_columns = grid_layout(gan.num_classes)  # one column per class when conditional
+        fixed_z = np.random.default_rng(config.seed).standard_normal((grid_size, config.latent_dim)).astype(np.float32)
+        fixed_labels = np.arange(grid_size, dtype=np.int32) % max(gan.num_classes, 1)
 
         if writer:
             run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
@@ -212,7 +213,7 @@ class Trainer:
 
             images = generate(prepare_sampler(), fixed_z, fixed_labels if gan.num_classes else None)
             if writer:
-                save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, 8))
+                save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, grid_columns))
 
         stopping = False
         with _StopFlag() as stop:

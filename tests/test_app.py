@@ -374,7 +374,31 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
     at = app()
     assert_clean(at)
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Model"] == "pretrained" and shown["fd_cifar10k"] == "61.25"
+    # In plain words, with its direction and the real-data floor beside it; the raw id one click away.
+    assert shown["Model"] == "pretrained" and shown["Distance to real images"] == "61.2"
+    assert "lower is better; real images: 2.5" in [c.value for c in at.caption]
+    assert "fd_cifar10k" not in shown and "nn_psnr1k" not in shown
+    table = at.dataframe[0].value
+    assert set(table["metric"]) == {"fd_cifar10k", "nn_psnr1k"}
+
+
+def test_home_grid_has_one_labelled_column_per_class(run_env):
+    from PIL import Image
+
+    from gan import app_support as ui
+    from gan.runs import Run
+
+    at = app()
+    assert_clean(at)
+    run = Run(run_env)
+    grid = ui.class_grid(run, seed=0)
+    classes = len(run.class_names())
+    assert classes > 1
+    # 34-pixel cells (32 + 2 padding) enlarged 3x, one column per class, under a header of names.
+    assert grid.shape[1] == 3 * (classes * 34 + 2)
+    header = grid[: grid.shape[0] - 3 * (8 * 34 + 2)]
+    assert header.shape[0] > 5 and (header < 128).any()  # the names are drawn
+    assert Image.fromarray(grid).mode == "RGB"
 
 
 def test_gpu_names_from_nvidia_smi():
