@@ -337,6 +337,9 @@ CHARTS = (
 )
 
 
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c"]  # blue, red, green: no two series of a chart look alike
+
+
 def _charts(frame: pd.DataFrame) -> None:
     cols = st.columns(len(CHARTS))
     for col, (title, series) in zip(cols, CHARTS, strict=True):
@@ -344,9 +347,11 @@ def _charts(frame: pd.DataFrame) -> None:
         if not present:
             continue
         long = frame[["step", *present]].rename(columns=series).melt("step", var_name="series", value_name="value")
+        names = [series[k] for k in present]
         chart = (alt.Chart(long, title=title).mark_line(point=len(frame) < 30)
                  .encode(x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=None),
-                         color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None)),
+                         color=alt.Color("series:N", legend=alt.Legend(orient="top", title=None),
+                                         scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
                          tooltip=["step", "series", alt.Tooltip("value:Q", format=".4f")]))
         col.altair_chart(chart, width="stretch", height=300)  # Streamlit's theme pads: the plot gets ~200 px
 
@@ -359,19 +364,39 @@ def grids(name: str) -> None:
         paths = run.sample_grids()
         if not paths:
             return
-        st.markdown("**Fixed-noise samples** (the same latents every epoch)")
+        st.markdown("**Fixed-noise samples** (the same latents every epoch; one column per class when "
+                    "the model is conditional)")
         epochs = [int(p.stem.split("_")[-1]) for p in paths]
+        key, pinned = f"train_grid_epoch_{name}", f"train_grid_pinned_{name}"
         if len(paths) > 1:
-            epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"train_grid_epoch_{name}")
+            if not st.session_state.get(pinned) or st.session_state.get(key) not in epochs:
+                st.session_state[key] = epochs[-1]  # follow the newest epoch until the user picks one
+            epoch = st.select_slider("Epoch", epochs, key=key, on_change=_pin_epoch, args=(key, pinned, epochs[-1]),
+                                     help="Follows the newest epoch; drag to look back, drag to the end to follow "
+                                     "again.")
         else:
             epoch = epochs[0]
         c1, c2 = st.columns([2, 1])
-        c1.image(str(paths[epochs.index(epoch)]), caption=f"epoch {epoch}", width=360)
-        c2.download_button("Download GIF of all epochs", data=lambda: _grids_gif(paths), file_name=f"{name}.gif",
-                           mime="image/gif", icon=":material/gif:", key=f"train_gif_{name}")
+        c1.image(str(paths[epochs.index(epoch)]), caption=f"epoch {epoch}", width=480)
+        c2.caption(EXPECT)
+        c2.download_button("Download GIF of all epochs", data=_grids_gif(tuple(str(p) for p in paths),
+                                                                          paths[-1].stat().st_mtime),
+                           file_name=f"{name}.gif", mime="image/gif", icon=":material/gif:", key=f"train_gif_{name}")
 
 
-def _grids_gif(paths) -> bytes:
+EXPECT = ("What to expect: the first epochs show coloured blobs, which is normal. Outlines and each class's colours "
+          "come within a few epochs; recognisable objects take tens of epochs (CIFAR-10 with the default "
+          "sngan-cpu preset: about an hour on a 2-core CPU).")
+
+
+def _pin_epoch(key: str, pinned: str, newest: int) -> None:
+    """The user moved the slider: stay on their epoch, unless they moved it back to the newest."""
+    st.session_state[pinned] = st.session_state.get(key) != newest
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _grids_gif(paths: tuple[str, ...], newest_mtime: float) -> bytes:
+    """The GIF, made when a grid appears (not on click: a lazily made download came empty on its first click)."""
     import numpy as np
     from PIL import Image
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -409,3 +410,53 @@ def test_gpu_names_from_nvidia_smi():
                "  MIG 3g.40gb     Device  0: (UUID: MIG-0a1b2c3d)\n")
     assert ui.parse_nvidia_smi(listing) == ["NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090"]
     assert ui.parse_nvidia_smi("No devices were found\n") == []
+
+
+# --- the Train page's epoch grids ----------------------------------------------------------------
+
+
+def _grid_run(root: Path, epochs: int) -> Path:
+    """A finished run folder with `epochs` sample grids, each a different solid colour."""
+    from gan.runs import Run
+
+    run_dir = root / "runs" / "watched"
+    shutil.copytree(make_tiny_run(root / "source"), run_dir, dirs_exist_ok=True)
+    for old in Run(run_dir).sample_grids():
+        old.unlink()
+    for epoch in range(1, epochs + 1):
+        add_grid(run_dir, epoch)
+    return run_dir
+
+
+def add_grid(run_dir: Path, epoch: int) -> None:
+    from PIL import Image
+
+    from gan.runs import Run
+
+    Image.new("RGB", (34, 34), (epoch * 40 % 256, 80, 160)).save(Run(run_dir).samples_dir / f"epoch_{epoch:04d}.png")
+
+
+def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    local_env(monkeypatch, tmp_path)
+    run_dir = _grid_run(tmp_path, 2)
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert_clean(at)
+    slider = at.select_slider(key="train_grid_epoch_watched")
+    assert slider.value == 2
+    add_grid(run_dir, 3)  # a new epoch lands while the page is open
+    at.run()
+    assert at.select_slider(key="train_grid_epoch_watched").value == 3
+    at.select_slider(key="train_grid_epoch_watched").set_value(1).run()  # the user looks back
+    add_grid(run_dir, 4)
+    at.run()
+    assert at.select_slider(key="train_grid_epoch_watched").value == 1  # their choice holds
+    at.select_slider(key="train_grid_epoch_watched").set_value(4).run()  # back to the newest: follow again
+    add_grid(run_dir, 5)
+    at.run()
+    assert at.select_slider(key="train_grid_epoch_watched").value == 5
+    assert "What to expect" in texts(at)
+    # The GIF's bytes are in the page already: a download made lazily on click came empty the first time.
+    gif_button = at.get("download_button")[0].proto
+    assert gif_button.label == "Download GIF of all epochs" and gif_button.url and not gif_button.deferred_file_id
