@@ -380,9 +380,34 @@ def read_evals(run: Run) -> pd.DataFrame:
     return frame.dropna(subset=["step", "metric", "value"]).reset_index(drop=True)
 
 
+PER_CLASS = re.compile(r"^(?P<metric>.+)_c(?P<cls>\d+)$")  # ifd_cifar10k_c3: class 3's value of ifd_cifar10k
+
+
 def score_names(evals: pd.DataFrame) -> list[str]:
-    """Metrics with scores of their own, in first-seen order (`<metric>_floor` / `_std` rows ride along)."""
-    return [name for name in dict.fromkeys(evals["metric"]) if not name.endswith(("_floor", "_std"))]
+    """Metrics with scores of their own, in first-seen order (`<metric>_floor` / `_std` rows ride along;
+    per-class rows `<metric>_c<k>` are for `per_class_scores`)."""
+    return [name for name in dict.fromkeys(evals["metric"])
+            if not name.endswith(("_floor", "_std")) and not PER_CLASS.match(name)]
+
+
+def per_class_scores(evals: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
+    """The latest per-class values (intra-class FD, recall...) as one row per class, a column per metric."""
+    import pandas as pd
+
+    table: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(evals["metric"]):
+        match = PER_CLASS.match(name)
+        if not match or name.endswith(("_floor", "_std")):
+            continue
+        k = int(match["cls"])
+        label = class_names[k] if k < len(class_names) else f"class {k}"
+        rows = score_history(evals, name)
+        if not rows.empty:
+            latest = rows.iloc[-1]
+            table.setdefault(label, {})[match["metric"]] = float(latest["value"])
+            if latest["floor"] == latest["floor"]:
+                table[label][f"{match['metric']} (real)"] = float(latest["floor"])
+    return pd.DataFrame([{"class": label, **values} for label, values in table.items()])
 
 
 def score_history(evals: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -411,7 +436,7 @@ def latest_scores(evals: pd.DataFrame) -> dict[str, dict]:
 
 def metric_hint(name: str) -> str:
     """Which way is good, so a chart of numbers can be read at all."""
-    if name.startswith(("fd_", "kid_")):
+    if name.startswith(("fd_", "kid_", "ifd_")):
         return "Lower is better."
     if name.startswith("nn_psnr"):
         return "Higher means closer copies of training images (memorization); compare with the floor."
@@ -494,6 +519,9 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
     for column in ["epoch", "step", *(f"{name} n" for name in metric_order)]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     frame.attrs["mixed_extractors"] = {name: sorted(labels) for name, labels in extractors.items() if len(labels) > 1}
+    scored = frame[[name for name in metric_order]].notna().any(axis=1) if metric_order else frame["run"].isna()
+    # Metrics every scored run has: the columns a comparison can use (others are mostly empty cells).
+    frame.attrs["shared_metrics"] = [name for name in metric_order if frame.loc[scored, name].notna().all()]
     return frame
 
 

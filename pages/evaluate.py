@@ -68,11 +68,28 @@ def history_section(run: Run) -> None:
                 f"(faster on a GPU box): `{CLI_HINT.format(path=run.path)}`.", icon=":material/info:")
         return
     latest = ui.latest_scores(evals)
+    steps = {name: ui.score_history(evals, name)["step"].nunique() for name in names}
+    charted = [name for name in names if steps[name] > 1]
+    once = [name for name in names if steps[name] <= 1]
+    if once:  # one checkpoint: a line of one point says less than a table row
+        st.dataframe(pd.DataFrame([{
+            "metric": name, "value": latest[name]["value"],
+            "real-data floor": latest[name]["floor"] if latest[name]["floor"] == latest[name]["floor"] else None,
+            "samples": latest[name]["n"], "step": latest[name]["step"], "better": ui.metric_hint(name).split(".")[0],
+            "reference": ui.describe_reference(latest[name].get("reference")),
+            "features": ui.extractor_words(str(latest[name].get("extractor") or ""))} for name in once]),
+            hide_index=True, width="stretch")
+        st.caption("The floor is the same score for held-out real images at the same sample count: the best a "
+                   "generator can hope for.")
     cols = st.columns(2)
-    for i, name in enumerate(names):
+    for i, name in enumerate(charted):
         with cols[i % 2]:
             st.altair_chart(metric_chart(ui.score_history(evals, name), name), width="stretch", height=280)
             st.caption(ui.measured_caption(latest[name]))
+    per_class = ui.per_class_scores(evals, run.class_names())
+    if not per_class.empty:
+        st.markdown("**Per class** (latest): a class far above its real value has collapsed to a few pictures")
+        st.dataframe(per_class, hide_index=True, width="stretch")
 
 
 # --- evaluate now -------------------------------------------------------------------------------
@@ -82,7 +99,8 @@ def catalogue_section(catalogue: list[dict]) -> None:
     """What each metric measures, and what this machine lacks for it (with the command that fixes it)."""
     with st.expander("What each metric measures", icon=":material/help:"):
         frame = pd.DataFrame(catalogue).rename(columns={"samples": "default samples"})
-        frame["ready"] = ["yes" if m is None else "no" for m in frame["missing"]]
+        frame["ready"] = ["yes" if row["missing"] is None else "no" for row in catalogue]  # not the frame: pandas
+        # 3 stores None in a string column as NaN, which is not None
         st.dataframe(frame[["metric", "measures", "default samples", "features", "ready"]], hide_index=True,
                      width="stretch")
         for row in catalogue:
@@ -175,8 +193,12 @@ def compare_section() -> None:
         st.caption("No runs to compare yet.")
         return
     scores = [c for c in table.columns if c not in ui.COMPARE_COLUMNS and not c.endswith(" n")]
+    shared = table.attrs["shared_metrics"]
+    if not st.toggle("Show every metric", key="evaluate_compare_all", value=not shared,
+                     help="Off: only the metrics every scored run has, so the runs compare column by column."):
+        table = table[[*ui.COMPARE_COLUMNS, *(c for name in shared for c in (name, f"{name} n"))]]
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores})
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores if c in table})
     st.caption("The latest score of each metric per run, with the number of generated samples it used (`n`). "
                "Compare runs at the same `n` and reference set: FD-like scores fall as `n` grows.")
     for name, labels in table.attrs["mixed_extractors"].items():

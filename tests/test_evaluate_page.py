@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from gan.app_support import COMPARE_COLUMNS  # noqa: E402
 from test_app import make_tiny_run  # noqa: E402  (tests/ is on sys.path: pytest's default rootdir import mode)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +111,11 @@ def evaluate(at: AppTest, names: list[str], n: int | None) -> None:
     next(b for b in at.button if b.label == "Evaluate").click().run()
 
 
+def single_point_table(at: AppTest):
+    """The table of metrics measured at one checkpoint only: the one with a `real-data floor` column."""
+    return next(d.value for d in at.dataframe if "real-data floor" in d.value.columns)
+
+
 def compare_table(at: AppTest):
     """The "Compare runs" dataframe: the one with a `run` column."""
     return next(d.value for d in at.dataframe if "run" in d.value.columns)
@@ -139,7 +145,11 @@ def test_hand_written_scores_are_charted_captioned_and_compared(env, monkeypatch
     assert "Scores of scored over training" in [s.value for s in at.subheader]
 
     drawn = {json.loads(c.proto.spec)["title"]: c for c in charts(at)}
-    assert sorted(drawn) == ["class_acc10k", "fd_cifar2k", "fd_cifar64"]  # floors and stds are not charts
+    assert sorted(drawn) == ["fd_cifar2k"]  # floors and stds are not charts; one-point metrics are table rows
+    once = single_point_table(at).set_index("metric")
+    assert sorted(once.index) == ["class_acc10k", "fd_cifar64"]
+    assert once.loc["fd_cifar64", "samples"] == 64 and once.loc["fd_cifar64", "better"] == "Lower is better"
+    assert once.isna().loc["class_acc10k", "real-data floor"]  # no floor: none claimed
     line, rule = json.loads(drawn["fd_cifar2k"].proto.spec)["layer"]
     assert line["mark"]["type"] == "line" and rule["mark"] == {"type": "rule", "strokeDash": [6, 4]}
     points, floors = chart_data(drawn["fd_cifar2k"])
@@ -149,7 +159,6 @@ def test_hand_written_scores_are_charted_captioned_and_compared(env, monkeypatch
     fd_caption = next(c for c in captions if "61.25" in c)
     assert "2,000 generated samples" in fd_caption and "cifar10 (50,000 real images)" in fd_caption
     assert "floor, 2.75" in fd_caption and "CIFAR-10 classifier" in fd_caption and "Lower is better" in fd_caption
-    assert any("**0.5**" in c and "floor" not in c for c in captions)  # no floor: none claimed
 
     table = compare_table(at).set_index("run")
     assert table.index[0] == "pretrained" and set(table.index) == {"pretrained", "scored", "unscored"}
@@ -172,7 +181,8 @@ def test_scores_from_different_classifier_weights_are_flagged_as_not_comparable(
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1 and "fd_cifar2k" in warnings[0], warnings
     assert "cifar@0000aaaa" in warnings[0] and "cifar@1111bbbb" in warnings[0]
-    assert "(weights 1111bbbb)" in texts(at) or "(weights 0000aaaa)" in texts(at)  # the caption says which
+    features = " ".join(single_point_table(at)["features"])
+    assert "(weights 1111bbbb)" in features or "(weights 0000aaaa)" in features  # the table says which
 
     (env / "runs" / "old" / "evals.csv").write_text(HEADER + "5,fd_cifar2k,8,2000,c:50000,cifar@1111bbbb,1\n")
     at = page()
@@ -219,7 +229,8 @@ def test_evaluate_now_appends_a_real_score_and_redraws(env, tiny_run):
     assert score[3] == floor[3] == "16" and score[4] == "data.npz:64" and score[5].startswith("cifar@")
     assert float(score[2]) > 0 and float(floor[2]) >= 0
     assert "Saved to evals.csv" in at.success[0].value and f"{float(score[2]):.4g}" in at.success[0].value
-    assert len(charts(at)) == 1  # the rerun draws the new score
+    assert not charts(at)  # one checkpoint: the rerun shows the new score as a table row, not a one-point chart
+    assert single_point_table(at).set_index("metric").loc["fd_cifar2k", "value"] == pytest.approx(float(score[2]))
     assert compare_table(at).set_index("run").loc["tiny", "fd_cifar2k"] == pytest.approx(float(score[2]))
 
 
@@ -306,3 +317,39 @@ def test_save_refusal(tmp_path):
     assert ui.save_refusal(run, shipped=True, demo=False) is None
     assert "demo mode" in ui.save_refusal(run, shipped=True, demo=True)
     assert "read-only" in ui.save_refusal(Run(tmp_path / "gone"), shipped=False, demo=False)
+
+
+def test_the_catalogue_says_ready_for_the_metrics_this_machine_can_compute(env):
+    """pandas 3 stores None in a string column as NaN: the check must not read it back from the frame."""
+    hand_written_run(env / "runs" / "scored")
+    at = page()
+    catalogue = next(d.value for d in at.dataframe if "ready" in d.value.columns).set_index("metric")
+    assert catalogue.loc["nn_psnr1k", "ready"] == "yes"  # pixel space: always computable
+    assert catalogue.loc["fd_cifar10k", "ready"] == "yes"  # the shipped classifier is there
+    assert catalogue.loc["ifd_cifar10k", "ready"] == "yes"
+
+
+def test_per_class_scores_show_by_class_name_with_their_real_values(env):
+    run = hand_written_run(env / "runs" / "scored", evals=HEADER + (
+        "300,ifd_cifar10k,12,10000,c:50000,cifar,1\n300,ifd_cifar10k_floor,1,10000,c:50000,cifar,1\n"
+        "300,ifd_cifar10k_c0,10,10000,c:50000,cifar,1\n300,ifd_cifar10k_c0_floor,0.9,10000,c:50000,cifar,1\n"
+        "300,ifd_cifar10k_c1,14,10000,c:50000,cifar,1\n300,ifd_cifar10k_c1_floor,1.1,10000,c:50000,cifar,1\n"))
+    (run / "classes.json").write_text('["cat", "dog"]')
+    at = page()
+    assert_clean(at)
+    per_class = next(d.value for d in at.dataframe if "class" in d.value.columns).set_index("class")
+    assert per_class.loc["dog", "ifd_cifar10k"] == 14 and per_class.loc["dog", "ifd_cifar10k (real)"] == 1.1
+    assert list(single_point_table(at)["metric"]) == ["ifd_cifar10k"]  # the per-class rows are not metrics
+
+
+def test_the_compare_table_shows_the_metrics_the_runs_share(env):
+    hand_written_run(env / "runs" / "a", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar,1\n"
+                     "5,kid_cifar10k,0.1,10000,c:50000,cifar,1\n")
+    hand_written_run(env / "runs" / "b", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar,1\n"
+                     "5,nn_psnr1k,16,1000,c:50000,pixels,1\n")
+    hand_written_run(env / "runs" / "c", evals=None)  # not scored: does not decide what is shared
+    at = page()
+    table = compare_table(at)
+    assert [c for c in table.columns if c not in COMPARE_COLUMNS] == ["fd_cifar2k", "fd_cifar2k n"]
+    at.toggle(key="evaluate_compare_all").set_value(True).run()
+    assert {"kid_cifar10k", "nn_psnr1k"} <= set(compare_table(at).columns)
