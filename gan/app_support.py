@@ -570,7 +570,32 @@ class _ScratchEvals(Run):
         return self._scratch / "evals.csv"
 
 
-def evaluate(run: Run, names: list[str], n: int | None, save: bool) -> list:
+def cifar10_problem() -> str | None:
+    """Why the "cifar10" source cannot load here right now (offline, a recent failed download), or None.
+
+    Cheap (no download, no TensorFlow): looks for the local copy, Keras' cache and the failure marker.
+    """
+    from gan import data
+
+    local = data.local_cifar10()
+    if local is not None:
+        return None if local.exists() else f"{data.CIFAR10_ENV} names {local}, which does not exist"
+    if (Path.home() / ".keras" / "datasets" / "cifar-10-batches-py").is_dir():
+        return None
+    return data.recent_download_failure()
+
+
+def cifar10_caption() -> str:
+    from gan import data
+
+    local = data.local_cifar10()
+    if local is not None:
+        return f"CIFAR-10 (50,000 images, 10 classes) is read from the local copy `{shown(str(local))}`."
+    return ("CIFAR-10 (50,000 images, 10 classes) is downloaded once (170 MB) into ~/.keras/datasets. Offline? "
+            f"Start the app with {data.CIFAR10_ENV}=/path/to/a/local/copy.")
+
+
+def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | None = None) -> list:
     """gan.metrics.evaluate_run (sampling, reference statistics, scores, floors), appended to evals.csv
     only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when a metric
     cannot be computed here, and DataError / ModelError for a missing dataset or generator.
@@ -580,9 +605,9 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool) -> list:
     from gan import metrics
 
     if save:
-        return metrics.evaluate_run(run, names, n=n)
+        return metrics.evaluate_run(run, names, n=n, data=data)
     with tempfile.TemporaryDirectory(prefix="gan-eval-") as scratch:
-        return metrics.evaluate_run(_ScratchEvals(run.path, scratch), names, n=n)
+        return metrics.evaluate_run(_ScratchEvals(run.path, scratch), names, n=n, data=data)
 
 
 # --- starting runs -------------------------------------------------------------------------------

@@ -16,11 +16,13 @@ stays cheap for the Streamlit app.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
 import os
 import stat
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -459,16 +461,62 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
     return _from_arrays(x, y, names, image_size, limit, seed, str(path))
 
 
+CIFAR10_ENV = "GAN_CIFAR10"  # a local copy of CIFAR-10's training split, used for the source "cifar10"
+RETRY_DOWNLOAD_S = 600  # after a failed download, "cifar10" fails at once for this long instead of retrying
+OFFLINE_HELP = (f"set {CIFAR10_ENV} to a local copy (a .zip or folder of <class>/<image> files, or an .npz) "
+                "and start again, or put Keras' cifar-10-python.tar.gz into ~/.keras/datasets/")
+
+
+def _download_marker() -> Path:
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio") / "cifar10-download-failed"
+
+
+def local_cifar10() -> Path | None:
+    """The local copy of CIFAR-10 named by GAN_CIFAR10, when set."""
+    value = os.environ.get(CIFAR10_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def recent_download_failure() -> str | None:
+    """The one-line reason "cifar10" fails now, when its download failed less than RETRY_DOWNLOAD_S ago."""
+    try:
+        failed_at = _download_marker().stat().st_mtime
+    except OSError:
+        return None
+    if time.time() - failed_at >= RETRY_DOWNLOAD_S:
+        return None
+    return (f"CIFAR-10 is not downloaded, and the download failed {time.time() - failed_at:.0f} s ago "
+            f"(offline?); {OFFLINE_HELP}")
+
+
 def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
-    """CIFAR-10 train split via Keras (downloaded once into ~/.keras/datasets)."""
+    """CIFAR-10's train split: the local copy in GAN_CIFAR10, else via Keras (downloaded once).
+
+    A failed download is remembered for RETRY_DOWNLOAD_S (a marker file, so the app's reruns and
+    the trainers it starts agree): offline, every page visit would otherwise wait on it again.
+    """
+    local = local_cifar10()
+    if local is not None:
+        if not local.exists():
+            raise DataError(f"{CIFAR10_ENV} names {local}, which does not exist")
+        data = load_dataset(str(local), image_size, limit, seed)
+        if data.class_names != CIFAR10_CLASSES:
+            raise DataError(f"{CIFAR10_ENV} names {local}, whose classes are not CIFAR-10's "
+                            f"({', '.join(data.class_names[:4])}...)")
+        return data
+    problem = recent_download_failure()
+    if problem:
+        raise DataError(problem)
+    marker = _download_marker()
     try:
         import keras  # lazy: pulls in TensorFlow/JAX, far too slow for app start-up
 
         (x, y), _ = keras.datasets.cifar10.load_data()
     except Exception as e:
-        raise DataError(
-            f"could not load CIFAR-10 through Keras ({type(e).__name__}: {e}); if offline, "
-            "pass an image folder, .zip or .npz instead, e.g. ../shared/data/cifar10-train.zip"
-        ) from e
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{type(e).__name__}: {e}\n")
+        raise DataError(f"could not download CIFAR-10 ({type(e).__name__}; offline?); {OFFLINE_HELP}") from e
+    marker.unlink(missing_ok=True)
     y = np.asarray(y).reshape(-1)
     return _from_arrays(np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10")

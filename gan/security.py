@@ -104,6 +104,7 @@ def allowed_data_roots(environ: Mapping[str, str] | None = None, cwd: Path | Non
 
     `GAN_DATA_ROOTS` (colon-separated) replaces the default: the working directory, Keras'
     dataset cache (~/.keras/datasets, where cifar10 is downloaded) and the runs directory.
+    The local CIFAR-10 copy named by `GAN_CIFAR10` is always allowed: the owner chose it.
     """
     environ = os.environ if environ is None else environ
     configured = environ.get("GAN_DATA_ROOTS")
@@ -112,6 +113,9 @@ def allowed_data_roots(environ: Mapping[str, str] | None = None, cwd: Path | Non
     else:
         home = Path(environ.get("HOME") or Path.home())
         roots = [cwd or Path.cwd(), home / ".keras" / "datasets", runs_dir(environ)]
+    cifar10 = environ.get("GAN_CIFAR10", "").strip()  # the owner's local CIFAR-10 copy is readable by design
+    if cifar10:
+        roots.append(Path(cifar10).expanduser())
     return tuple(dict.fromkeys(root.resolve() for root in roots))
 
 

@@ -57,10 +57,7 @@ def _data_or_help(run: Run):
     except DataError as e:
         st.warning(f"The training data is not available: {ui.shown(str(e))}")
         elsewhere = "" if demo else " Or enter where the data is now under **Data source** above."
-        if source.lower() == "cifar10":
-            st.markdown("CIFAR-10 is downloaded by Keras on first use, and this machine could not fetch it: "
-                        "copy `cifar-10-batches-py` into `~/.keras/datasets/`." + elsewhere)
-        else:
+        if source.lower() != "cifar10":
             st.markdown(f"This model was trained on `{ui.shown(config.data)}`, which this machine cannot read."
                         + elsewhere)
         return None

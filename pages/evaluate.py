@@ -128,17 +128,44 @@ def evaluate_form(run: Run, shipped: bool) -> None:
                             placeholder=placeholder,
                             help=("Fewer samples: faster, noisier, and a higher FD (the floor shows by how much)."
                                   + (f" Capped at {cap} in this demo." if cap else "")))
+        source = None
+        if not security.demo_mode():  # a public deployment reads no server paths
+            trained_on = _trained_on(run)
+            source = st.text_input(
+                "Reference data", trained_on, key=f"evaluate_source_{run.name}",
+                help="The real images to compare with: cifar10, a folder or .zip of <class>/<image>, or an .npz, "
+                     "inside the allowed data folders (GAN_DATA_ROOTS).").strip() or trained_on
         go = st.form_submit_button("Evaluate", type="primary", icon=":material/analytics:")
     catalogue_section(catalogue)
     if go:
-        run_evaluation(run, shipped, chosen, None if n is None else int(n), cap)
+        run_evaluation(run, shipped, chosen, None if n is None else int(n), cap, source)
 
 
-def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap: int | None) -> None:
+def _trained_on(run: Run) -> str:
+    try:
+        return run.config().data
+    except (OSError, ValueError):
+        return "cifar10"
+
+
+def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap: int | None,
+                   source: str | None = None) -> None:
     """Check, compute (one at a time per server), then save and rerun, or show the scores unsaved."""
     if not names:
         st.warning("Choose at least one metric.")
         return
+    if source is not None:
+        try:
+            source = security.check_data_source(source)
+        except security.NotAllowedError as e:
+            st.error(f"Cannot use that reference data: {e}.", icon=":material/error:")
+            st.caption("The app reads data only inside its allowed folders: "
+                       + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
+                       + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
+            return
+        if source == "cifar10" and ui.cifar10_problem():
+            st.error(f"Cannot evaluate: {ui.shown(ui.cifar10_problem())}", icon=":material/error:")
+            return
     if cap is not None:
         n = min(n or cap, cap)
     try:
@@ -155,7 +182,7 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
         started = time.perf_counter()
         what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
         with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
-            results = ui.evaluate(run, names, n, save=refusal is None)
+            results = ui.evaluate(run, names, n, save=refusal is None, data=source)
         seconds = time.perf_counter() - started
     except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
         st.error(f"Could not evaluate: {ui.friendly_message(e)}", icon=":material/error:")

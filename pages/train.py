@@ -66,7 +66,7 @@ def new_run_form() -> None:
     with st.form("new_run", border=True):
         data_path, upload = None, None
         if source == SOURCES[0]:
-            st.caption("CIFAR-10 (50,000 images, 10 classes) is downloaded once (170 MB) into ~/.keras/datasets.")
+            st.caption(ui.cifar10_caption())
         elif source == SOURCES[1]:
             data_path = st.text_input("Folder of <class>/<image> files, a .zip of them, or an .npz (x, y)",
                                       key="train_data_path", placeholder="/data/my-images.zip")
@@ -167,6 +167,9 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
     created = False
     try:
         if source == SOURCES[0]:
+            problem = ui.cifar10_problem()
+            if problem:
+                raise ValueError(problem)
             data = "cifar10"
         elif source == SOURCES[1]:
             data = data_path
