@@ -27,13 +27,12 @@ CIFAR_IMAGES = 50_000
 # name -> (preset, overrides of TrainConfig fields; "extra" is merged into the preset's)
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "small": ("small", {"conditional": True}),  # the recipe of the model shipped before (raw G, no EMA)
+    "sngan128-ttur": ("sngan-cpu", {"g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
     "sngan128": ("sngan-cpu", {}),
+    "sngan128-b0": ("sngan-cpu", {"beta1": 0.0, "beta2": 0.9}),
     "sngan192": ("sngan-cpu", {"extra": {"g_channels": 192, "d_channels": 192}}),
-    "sngan128-noema": ("sngan-cpu", {"ema": 0.0, "bn_reestimate": 0}),
     "sngan128-nombstd": ("sngan-cpu", {"extra": {"mbstd_group": 0}}),
-    "sngan256": ("sngan-cpu", {"extra": {"g_channels": 256, "d_channels": 256}}),
 }
-
 
 def candidate_config(name: str, data: str, seed: int):
     from gan.config import TrainConfig

@@ -177,6 +177,8 @@ class Trainer:
             elapsed = time.perf_counter() - interval_start
             rate = (step - interval_step) * per_step / max(elapsed, 1e-9)
             interval_start, interval_step = time.perf_counter(), step
+            bar.set_postfix_str(f"D {row['d_loss_real'] + row['d_loss_fake']:.3f}  G {row['g_loss']:.3f}  "
+                                f"{rate:,.0f} img/s", refresh=False)
             if writer:
                 run.append_metrics({"step": step, "epoch": step / steps_per_epoch, "time": time.time(), **row,
                                     "imgs_per_s": rate})

@@ -98,3 +98,12 @@ def test_bench_prints_a_table(capsys):
     assert main(["bench", "--preset", "tiny", "--steps", "2", "--batch-size", "8"]) == 0
     out = capsys.readouterr().out
     assert "| tiny | no | 8 |" in out and "| tiny | yes | 8 |" in out and "train images/s" in out
+
+
+def test_every_train_option_says_what_it_does():
+    from gan.cli import build_parser
+
+    parser = build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    undocumented = [a.option_strings for a in train._actions if a.option_strings and not a.help]
+    assert not undocumented
