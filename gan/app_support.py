@@ -760,16 +760,6 @@ def log_tail(run: Run, lines: int = 8) -> str:
     return "\n".join(kept[-lines:])
 
 
-def last_error_line(run: Run) -> str | None:
-    """Why the last trainer ended, when its last words in train.log were an "error: ..." line.
-
-    Only the final line counts: an older error followed by a later trainer's output (one that
-    was killed, say) is not the reason the run stopped this time.
-    """
-    tail = log_tail(run, 1)
-    return tail[len("error:"):].strip() if tail.startswith("error:") else None
-
-
 # --- export -------------------------------------------------------------------------------------
 
 MAX_EXPORT = 10_000

@@ -120,10 +120,29 @@ class Run:
         status = read_json(self.status_path, default=None)
         if not isinstance(status, dict) or not isinstance(status.get("state", ""), str):
             status = None
-        status = status or {"state": "new" if not self.exists() else STOPPED}
+        if status is None and not self.exists():
+            error = self.last_log_error()  # a trainer that failed before writing anything said why in its log
+            return {"state": FAILED, "error": error} if error else {"state": "new"}
+        status = status or {"state": STOPPED}
         if status.get("state") == RUNNING and not self.is_locked():
             status["state"] = CRASHED
         return status
+
+    def last_log_error(self) -> str | None:
+        """Why the last trainer ended, when its last words in train.log were an "error: ..." line.
+
+        Only the final line counts: an older error followed by a later trainer's output (one that
+        was killed, say) is not the reason the run stopped this time.
+        """
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - 8192))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+        last = lines[-1] if lines else ""
+        return last[len("error:"):].strip() if last.startswith("error:") else None
 
     def write_status(self, **fields) -> None:
         current = read_json(self.status_path, default={})
@@ -239,13 +258,33 @@ class Run:
         return sorted(self.samples_dir.glob("epoch_*.png"))
 
 
+RUN_MARKERS = ("config.json", "status.json", "train.log")  # any one makes a folder a run (maybe a failed one)
+
+
 def list_runs(root: str | Path) -> list[Run]:
-    """Runs under `root`, newest first."""
+    """Runs under `root`, newest first, including runs that failed before writing their config."""
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)
+
+    def started(run: Run) -> float:
+        times = [(run.path / m).stat().st_mtime for m in RUN_MARKERS if (run.path / m).is_file()]
+        return min(times) if times else 0.0
+
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and any((p / m).is_file() for m in RUN_MARKERS)]
+    return sorted(runs, key=started, reverse=True)
+
+
+def delete_run(run: Run) -> None:
+    """Remove a run folder and everything in it; RunLockedError while a trainer holds it."""
+    import shutil
+
+    if run.is_locked():
+        raise RunLockedError(f"run {run.name} is being trained: stop it before deleting it")
+    if not any((run.path / m).is_file() for m in RUN_MARKERS):
+        raise RunError(f"{run.path} is not a run folder")
+    shutil.rmtree(run.path)
 
 
 def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:

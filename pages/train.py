@@ -244,7 +244,7 @@ def _live(run: Run) -> None:
     if _starting(run):
         state = "starting"
     elif state != RUNNING and process is not None and process.poll() not in (None, 0):
-        error = status.get("error") or ui.last_error_line(run)
+        error = status.get("error") or run.last_log_error()
         if error and state != FAILED:
             state = FAILED
             status["error"] = error
@@ -252,7 +252,7 @@ def _live(run: Run) -> None:
     if state == "starting":
         st.caption("Starting: loading the data and building the model...")
     if state == CRASHED and not status.get("error"):  # it may have said why where status.json could not
-        status["error"] = ui.last_error_line(run)
+        status["error"] = run.last_log_error()
     if status.get("error") and state in (FAILED, CRASHED):
         st.error(f"Training stopped: {ui.shown(status['error'])}")
     elif state == CRASHED:
@@ -287,7 +287,7 @@ def _progress(status: dict) -> None:
 
 
 def _controls(run: Run, state: str) -> None:
-    c1, c2, c3 = st.columns([1, 1, 2])
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
     if c1.button("Stop", icon=":material/stop:", disabled=state not in (RUNNING, "starting"), key="train_stop",
                  help="The trainer saves a checkpoint and exits; Resume continues exactly there."):
         from gan.runs import stop_training
@@ -328,9 +328,38 @@ def _controls(run: Run, state: str) -> None:
         else:
             st.session_state.get(REFUSED, {}).pop(run.name, None)
             st.rerun()  # redraw at once as "starting"
+    if c4.button("Delete", icon=":material/delete:", disabled=state in (RUNNING, "starting"), key="train_delete",
+                 help="Remove this run's folder: its checkpoints, samples and scores."):
+        st.session_state[CONFIRM_DELETE] = run.name
+    if st.session_state.get(CONFIRM_DELETE) == run.name:
+        _confirm_delete(run)
     refused, when = st.session_state.get(REFUSED, {}).get(run.name, (None, 0.0))
     if refused and time.time() - when < 20:  # the live view redraws every 2 s; keep the reason readable
         st.error(refused)
+
+
+CONFIRM_DELETE = "train_confirm_delete"  # session_state: the run whose Delete button was pressed
+
+
+def _confirm_delete(run: Run) -> None:
+    """A second, explicit click: a deleted run cannot come back."""
+    from gan.runs import RunError, delete_run
+
+    st.warning(f"Delete **{run.name}** and everything in its folder? This cannot be undone.")
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("Keep it", key="train_delete_cancel"):
+        st.session_state.pop(CONFIRM_DELETE, None)
+        st.rerun()
+    if yes.button("Delete for good", type="primary", key="train_delete_confirm"):
+        st.session_state.pop(CONFIRM_DELETE, None)
+        try:
+            delete_run(run)
+        except RunError as e:
+            st.error(ui.shown(str(e)))
+            return
+        _launched().pop(run.name, None)
+        st.session_state["train_flash"] = f"Deleted {run.name}."
+        st.rerun(scope="app")
 
 
 CHARTS = (

@@ -460,3 +460,43 @@ def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tmp_path, 
     # The GIF's bytes are in the page already: a download made lazily on click came empty the first time.
     gif_button = at.get("download_button")[0].proto
     assert gif_button.label == "Download GIF of all epochs" and gif_button.url and not gif_button.deferred_file_id
+
+
+def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_be_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    local_env(monkeypatch, tmp_path)
+    failed = tmp_path / "runs" / "early"
+    failed.mkdir(parents=True)
+    (failed / "train.log").write_text("loading...\nerror: data source 'nowhere' not found\n")
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="train_monitor").value == "early"
+    assert any("data source 'nowhere' not found" in e.value for e in at.error)  # said why, in a new session
+    at.button(key="train_delete").click().run()
+    assert failed.exists()  # one click only asks
+    at.button(key="train_delete_confirm").click().run()
+    assert not failed.exists()
+    assert not at.exception
+
+
+def test_a_training_run_cannot_be_deleted(tmp_path):
+    from gan.runs import Run, RunLockedError, delete_run
+
+    run_dir = tmp_path / "busy"
+    run = Run(run_dir)
+    run.path.mkdir()
+    (run_dir / "train.log").write_text("")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom gan.runs import Run\n"
+                               "with Run(sys.argv[1]).lock():\n    print('locked', flush=True)\n    time.sleep(60)\n",
+                               str(run_dir)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError):
+            delete_run(run)
+        assert run_dir.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    delete_run(run)
+    assert not run_dir.exists()
