@@ -614,7 +614,64 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # keep in step with server.maxUploadSize in .streamlit/config.toml
 MAX_UPLOAD_MEMBERS = 100_000
-UPLOAD_NAME = "data.zip"
+UPLOADS = ".uploads"  # under the runs folder: each uploaded dataset once, named by its content's hash
+
+
+def store_upload(raw: bytes) -> tuple[Path, bool]:
+    """Save an uploaded zip once, whichever runs train on it: (its path, whether it was new).
+
+    A hundred runs of one 52 MB dataset used to hold a hundred copies of it.
+    """
+    import hashlib
+
+    from gan.files import atomic_write_bytes
+
+    path = runs_root() / UPLOADS / f"{hashlib.sha256(raw).hexdigest()[:32]}.zip"
+    if path.is_file() and path.stat().st_size == len(raw):
+        return path.resolve(), False
+    atomic_write_bytes(path, raw)
+    return path.resolve(), True
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes of the regular files under `folder` (links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def free_disk(limits: Limits) -> list[str]:
+    """Keep the runs folder under the demo's disk cap: delete the oldest runs nobody is training, then
+    uploads no remaining run uses. Returns what was deleted; NotAllowedError when still over the cap."""
+    from gan.runs import RunError, delete_run
+
+    cap = limits.max_disk_mb
+    if cap is None:
+        return []
+    root, budget, deleted = runs_root(), cap * 2**20 * 0.8, []  # 20% headroom for the run about to start
+    for run in reversed(list_runs(root)):  # oldest first
+        if disk_usage(root) <= budget:
+            break
+        with contextlib.suppress(RunError, OSError):
+            delete_run(run)
+            deleted.append(run.name)
+    used_uploads = {_run_data(run) for run in list_runs(root)}
+    for upload in sorted((root / UPLOADS).glob("*.zip"), key=lambda p: p.stat().st_mtime):
+        if str(upload.resolve()) not in used_uploads and (deleted or disk_usage(root) > budget):
+            upload.unlink(missing_ok=True)
+            deleted.append(upload.name)
+    limits.check("max_disk_mb", round(disk_usage(root) / 2**20), " MB")
+    return deleted
+
+
+def _run_data(run: Run) -> str | None:
+    try:
+        return run.config().data
+    except (OSError, ValueError):
+        return None
 
 
 def train_args(fields: dict) -> list[str]:

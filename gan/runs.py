@@ -38,10 +38,10 @@ class RunLockedError(RunError):
     """Another process is training this run."""
 
 
-# What may already be in a folder a new run starts in: the app's launcher opens train.log and may save
-# an upload (data.zip) before the trainer starts, and the trainer's own lock comes first. None of these
-# is ever overwritten by training, so a folder holding only them counts as empty.
-LAUNCHER_FILES = frozenset({"train.log", "run.lock", "data.zip"})
+# What may already be in a folder a new run starts in: the app's launcher opens train.log before the
+# trainer starts, and the trainer's own lock comes first. Training overwrites neither, so a folder
+# holding only them counts as empty.
+LAUNCHER_FILES = frozenset({"train.log", "run.lock"})
 MAX_PATH_BYTES = 4000  # below Linux's PATH_MAX (4096), leaving room for the files inside a run
 
 

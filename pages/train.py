@@ -164,8 +164,9 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
             st.error(f"Cannot use that path: {e}.")
             st.caption(ROOTS_HINT.format(roots=", ".join(f"`{r}`" for r in security.allowed_data_roots())))
             return
-    created = False
+    upload_path, new_upload = None, False
     try:
+        ui.free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
         if source == SOURCES[0]:
             problem = ui.cifar10_problem()
             if problem:
@@ -179,19 +180,17 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         else:
             raw = upload.getvalue()
             ui.check_upload(raw, limits)
-            run.path.mkdir(parents=True)
-            created = True
-            target = run.path / ui.UPLOAD_NAME
-            target.write_bytes(raw)
-            data = str(target.resolve())
+            upload_path, new_upload = ui.store_upload(raw)  # once, however many runs use it
+            data = str(upload_path)
             with st.spinner("Checking the upload..."):
                 summary = ui.check_data(data)
             st.caption(f"Data: {summary}")
         args = ["--data", data, *args]
         _launch(run, args)
     except Exception as e:
-        if created:
-            shutil.rmtree(run.path, ignore_errors=True)
+        shutil.rmtree(run.path, ignore_errors=True)  # it did not exist before: anything there is ours
+        if new_upload:  # refused: nothing of it stays on the server
+            upload_path.unlink(missing_ok=True)
         st.error(f"Could not start: {ui.friendly_message(e)}")
         return
     st.session_state["train_watch_next"] = name  # the monitor above switches to it on the rerun

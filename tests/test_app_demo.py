@@ -86,7 +86,7 @@ def launches(monkeypatch) -> list[tuple[str, list[str]]]:
     """(run name, `gan train` arguments) of every training the app starts; nothing really starts."""
     started: list[tuple[str, list[str]]] = []
 
-    def record(run_dir, args):
+    def record(run_dir, args, env=None):
         started.append((Path(run_dir).name, list(args)))
         return _Finished()
 
@@ -238,7 +238,7 @@ def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
         def poll(self):
             return None
 
-    monkeypatch.setattr(ui, "start_training", lambda run_dir, args: Alive())
+    monkeypatch.setattr(ui, "start_training", lambda run_dir, args, env=None: Alive())
     runs = demo_env / "runs"
     ui.launch_training(Run(runs / "first"), ["--epochs", "1"], DEMO_LIMITS)
     assert ui.active_trainings() == ["first"]
@@ -359,8 +359,9 @@ def test_demo_refuses_uploads_over_the_caps(demo_env, launches, monkeypatch):
     submit(at)
     assert_clean(at)
     [(name, args)] = launches
-    saved = demo_env / "runs" / "upload" / ui.UPLOAD_NAME
+    [saved] = (demo_env / "runs" / ui.UPLOADS).glob("*.zip")  # stored once, outside the run
     assert name == "upload" and flag(args, "--data") == str(saved.resolve()) and flag(args, "--limit") == "2"
+    assert [p.parent.name for p in (demo_env / "runs").glob("*/*.zip")] == [ui.UPLOADS]  # no copy in the run
 
 
 # --- demo mode: exports -------------------------------------------------------------------------
@@ -453,3 +454,46 @@ def test_streamlit_upload_limit_matches_the_app():
     assert config["server"]["maxUploadSize"] * 2**20 == ui.MAX_UPLOAD_BYTES  # Streamlit counts MB as 2**20 bytes
     assert DEMO_LIMITS.max_upload_mb <= config["server"]["maxUploadSize"]
     assert config["client"]["showErrorDetails"] == "none"  # never a traceback
+
+
+def test_the_same_upload_is_stored_once_and_a_refused_one_not_at_all(demo_env, launches):
+    two = zip_of({"red/0.png": png((200, 0, 0)), "blue/0.png": png((0, 0, 200))})
+    at = train_page()
+    at.radio(key="train_source").set_value(UPLOAD_SOURCE).run()
+    for name in ("first", "second"):
+        at.text_input(key="train_run_name").input(name)
+        at.number_input(key="train_epochs").set_value(1)
+        at.file_uploader(key="train_upload").upload("two.zip", two, "application/zip")
+        submit(at)
+        assert_clean(at)
+    assert len(launches) == 2 and flag(launches[0][1], "--data") == flag(launches[1][1], "--data")
+    assert len(list((demo_env / "runs" / ui.UPLOADS).glob("*.zip"))) == 1
+    at.text_input(key="train_run_name").input("unreadable")
+    at.file_uploader(key="train_upload").upload("bad.zip", zip_of({"c/0.png": b"not a png"}), "application/zip")
+    submit(at)
+    assert errors(at) and len(launches) == 2
+    assert len(list((demo_env / "runs" / ui.UPLOADS).glob("*.zip"))) == 1  # the refused upload is gone
+    assert not (demo_env / "runs" / "unreadable").exists()
+
+
+def test_demo_mode_keeps_the_runs_folder_under_its_disk_cap(demo_env, monkeypatch):
+    """Over the cap, the oldest runs nobody trains go first, then uploads no run uses."""
+    import os
+    import time
+
+    from gan.runs import Run
+
+    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_disk_mb=1))
+    runs = demo_env / "runs"
+    for i, name in enumerate(["oldest", "older", "newest"]):
+        run = runs / name
+        run.mkdir(parents=True)
+        (run / "train.log").write_text("x")
+        (run / "weights.bin").write_bytes(bytes(400_000))
+        os.utime(run / "train.log", (time.time() - 1000 + i, time.time() - 1000 + i))
+    orphan, _ = ui.store_upload(bytes(300_000))
+    deleted = ui.free_disk(security.limits())
+    assert deleted[:2] == ["oldest", "older"] and orphan.name in deleted
+    assert (runs / "newest").exists() and not orphan.exists()
+    assert ui.disk_usage(runs) <= 1 * 2**20
+    assert Run(runs / "newest").path.exists()

@@ -71,7 +71,7 @@ def test_a_folder_with_only_the_launchers_files_is_a_new_run(tmp_path, data):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=st.lists(st.sampled_from(sorted(LAUNCHER_FILES) + ["config.json", "evals.csv", "notes.txt",
+@given(names=st.lists(st.sampled_from(sorted(LAUNCHER_FILES) + ["config.json", "evals.csv", "notes.txt", "data.zip",
                                                                   "generator.keras", ".hidden", "samples"]),
                       min_size=1, max_size=4, unique=True))
 def test_any_folder_holding_more_than_the_launchers_files_is_refused(tmp_path_factory, data, names):
