@@ -213,6 +213,48 @@ def _one_line(error: BaseException) -> str:
     return f"Something went wrong ({type(error).__name__}{': ' + first if first else ''})."
 
 
+# Proto fields that hold text a visitor reads (markdown bodies, captions, labels, help, messages, code).
+# Ids, URLs and chart specs are left alone: a media URL looks like an absolute path.
+TEXT_FIELDS = frozenset({"body", "label", "help", "caption", "placeholder", "text", "code_text", "message",
+                         "stack_trace", "description"})
+
+
+def redact_element(proto) -> None:
+    """Pass every text field of an element's proto, nested ones too, through `redact_paths`."""
+    for field, value in proto.ListFields():
+        repeated = field.is_repeated
+        if field.type == field.TYPE_MESSAGE:
+            for item in (value if repeated else [value]):
+                redact_element(item)
+        elif field.type == field.TYPE_STRING and field.name in TEXT_FIELDS:
+            if repeated:
+                value[:] = [redact_paths(v) for v in value]
+            else:
+                setattr(proto, field.name, redact_paths(value))
+
+
+def install_redaction() -> None:
+    """In demo mode, every element any page draws has its text redacted on its way to the browser.
+
+    One place, below every page: Streamlit queues each element through `DeltaGenerator._enqueue`
+    (captions, alerts, metrics, image captions, errors alike), so no caption can forget `shown()`.
+    Installed once per server; demo mode is a property of the deployment, not of a session.
+    """
+    from streamlit.delta_generator import DeltaGenerator
+
+    enqueue = DeltaGenerator._enqueue
+    if getattr(enqueue, "redacts_paths", False) or not demo_mode():
+        return
+
+    def redacting_enqueue(self, delta_type, element_proto, *args, **kwargs):
+        if demo_mode():
+            redact_element(element_proto)
+        return enqueue(self, delta_type, element_proto, *args, **kwargs)
+
+    redacting_enqueue.redacts_paths = True
+    DeltaGenerator._enqueue = redacting_enqueue
+
+
 @contextlib.contextmanager
 def friendly_errors(what: str = "This page") -> Iterator[None]:
     """Turn any exception in the body into an `st.error` line instead of a traceback.
@@ -220,6 +262,7 @@ def friendly_errors(what: str = "This page") -> Iterator[None]:
     Streamlit's own control flow (st.rerun, st.stop, page switches) derives from
     BaseException and passes through untouched.
     """
+    install_redaction()
     try:
         yield
     except Exception as e:

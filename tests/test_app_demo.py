@@ -497,3 +497,42 @@ def test_demo_mode_keeps_the_runs_folder_under_its_disk_cap(demo_env, monkeypatc
     assert (runs / "newest").exists() and not orphan.exists()
     assert ui.disk_usage(runs) <= 1 * 2**20
     assert Run(runs / "newest").path.exists()
+
+
+def element_texts(at: AppTest) -> list[str]:
+    """Every string in every element's proto on the page (main area and sidebar), nested fields too."""
+    found: list[str] = []
+
+    def strings(proto) -> None:
+        for field, value in proto.ListFields():
+            repeated = field.is_repeated
+            if field.type == field.TYPE_MESSAGE:
+                for item in (value if repeated else [value]):
+                    strings(item)
+            elif field.type == field.TYPE_STRING:
+                found.extend(value if repeated else [value])
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "ListFields"):
+            strings(proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
+
+
+def test_no_element_on_any_page_shows_a_server_path_in_demo_mode(demo_run_env, tmp_path):
+    """The redaction sits below every page (Streamlit's element queue), so no caption can forget it."""
+    server_paths = [str(demo_run_env.parent), str(REPO), str(tmp_path)]
+    at = app()
+    pages = [None, "pages/train.py", "pages/explore.py", "pages/compare.py", "pages/evaluate.py", "pages/export.py"]
+    for page in pages:
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        texts = element_texts(at)
+        assert texts, page
+        leaks = [t for t in texts if any(p in t for p in server_paths)]
+        assert not leaks, (page, leaks[:3])
