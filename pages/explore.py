@@ -36,8 +36,20 @@ def controls(info: ui.ModelInfo) -> tuple[int, float | None, int | None]:
     class_id = None
     if info.num_classes:
         class_id = side.selectbox("Class", range(info.num_classes), format_func=info.class_names.__getitem__,
-                                  key="explore_class")
+                                  key="explore_class", on_change=_carry_class, args=(info.num_classes,))
     return seed, truncation, class_id
+
+
+def _carry_class(num_classes: int) -> None:
+    """A new class in the sidebar becomes interpolation's class A (and the next one class B)."""
+    chosen = st.session_state["explore_class"]
+    st.session_state["explore_class_a"] = chosen
+    st.session_state["explore_class_b"] = (chosen + 1) % num_classes
+
+
+def _reset_sliders() -> None:
+    for i in range(N_DIRECTIONS):
+        st.session_state[f"explore_dir_{i}"] = 0.0
 
 
 def _labels(class_id: int | None, n: int) -> np.ndarray | None:
@@ -50,15 +62,15 @@ def directions_section(run: Run, model, seed: int, truncation: float | None, cla
                     help="GANSpace: principal components of the generator's first-layer features, mapped back "
                          "to the latent space. They are ordered by how much they change the image.")
     dirs = directions(str(run.path), run.generator_path.stat().st_mtime, kind, class_id)
-    if st.button("Reset sliders", icon=":material/restart_alt:"):
-        for i in range(N_DIRECTIONS):
-            st.session_state[f"explore_dir_{i}"] = 0.0
+    st.button("Reset sliders", icon=":material/restart_alt:", on_click=_reset_sliders)
     left, right = st.columns([1, 1])
     amounts = []
     with left:
         for i in range(len(dirs)):
             label = f"Component {i + 1}" if kind == PCA else f"z[{i}]"
-            amounts.append(st.slider(label, -4.0, 4.0, 0.0, 0.25, key=f"explore_dir_{i}"))
+            # The value lives in session state alone (no default argument), so Reset may set it without warnings.
+            st.session_state.setdefault(f"explore_dir_{i}", 0.0)
+            amounts.append(st.slider(label, -4.0, 4.0, step=0.25, key=f"explore_dir_{i}"))
     z = sampling.latents(1, sampling.latent_dim(model), seed, truncation)
     image = sampling.generate(model, explore.move(z, dirs, amounts), _labels(class_id, 1))[0]
     right.image(sampling.png_bytes(image, scale=8), caption=f"seed {seed}", width=256)
@@ -86,11 +98,10 @@ def interpolation_section(model, info: ui.ModelInfo, truncation: float | None, c
     if info.num_classes:
         c1, c2 = st.columns(2)
         names = info.class_names.__getitem__
-        class_a = c1.selectbox("Class A", range(info.num_classes), index=class_id or 0, format_func=names,
-                               key="explore_class_a")
-        class_b = c2.selectbox("Class B", range(info.num_classes), index=((class_id or 0) + 1) % info.num_classes,
-                               format_func=names,
-                               key="explore_class_b")
+        st.session_state.setdefault("explore_class_a", class_id or 0)
+        st.session_state.setdefault("explore_class_b", ((class_id or 0) + 1) % info.num_classes)
+        class_a = c1.selectbox("Class A", range(info.num_classes), format_func=names, key="explore_class_a")
+        class_b = c2.selectbox("Class B", range(info.num_classes), format_func=names, key="explore_class_b")
     frames = explore.interpolation(model, seed_a, seed_b, steps, method, class_a, class_b, truncation)
     st.image(sampling.png_bytes(explore.strip(frames), scale=3), width="content")
     st.download_button("Download GIF", explore.gif_bytes(frames, 120, scale=4, bounce=True),

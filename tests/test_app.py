@@ -500,3 +500,18 @@ def test_a_training_run_cannot_be_deleted(tmp_path):
         holder.wait()
     delete_run(run)
     assert not run_dir.exists()
+
+
+def test_the_explorers_class_carries_to_interpolation_and_reset_warns_nothing(run_env, caplog):
+    at = app()
+    at.switch_page("pages/explore.py").run()
+    at.sidebar.selectbox(key="explore_class").set_value(2).run()
+    assert_clean(at)
+    assert at.selectbox(key="explore_class_a").value == 2 and at.selectbox(key="explore_class_b").value == 0
+    at.slider(key="explore_dir_0").set_value(2.0).run()
+    with caplog.at_level("WARNING"):
+        next(b for b in at.button if b.label == "Reset sliders").click().run()
+    assert at.slider(key="explore_dir_0").value == 0.0
+    assert_clean(at)
+    assert not [r for r in caplog.records if "Session State" in r.getMessage()]
+    assert not [w.value for w in at.warning]
