@@ -82,7 +82,7 @@ def pages() -> list:
     ]
 
 
-st.set_page_config(page_title="GAN Studio", page_icon=":material/auto_awesome:", layout="wide")
+st.set_page_config(page_title="GAN Studio", page_icon=ui.page_icon(), layout="wide")
 page = st.navigation(pages())
 if security.demo_mode():
     st.sidebar.caption(f":material/shield: {ui.demo_summary(security.limits())}")

@@ -270,6 +270,15 @@ def friendly_errors(what: str = "This page") -> Iterator[None]:
         st.error(f"{what} could not finish: {friendly_message(e)}", icon=":material/error:")
 
 
+def page_icon():
+    """A 4x4 grid of colour swatches, drawn here: an emoji or icon-font favicon is fetched from the internet."""
+    from PIL import Image
+
+    colours = np.array([[66, 133, 244], [219, 68, 55], [244, 180, 0], [15, 157, 88]], np.uint8)
+    cells = colours[(np.arange(16).reshape(4, 4) + np.arange(4)[:, None]) % 4]
+    return Image.fromarray(np.kron(cells, np.ones((8, 8, 1), np.uint8)))
+
+
 # --- device -----------------------------------------------------------------------------------
 
 

@@ -515,3 +515,13 @@ def test_the_explorers_class_carries_to_interpolation_and_reset_warns_nothing(ru
     assert_clean(at)
     assert not [r for r in caplog.records if "Session State" in r.getMessage()]
     assert not [w.value for w in at.warning]
+
+
+def test_the_page_icon_is_inline_not_fetched():
+    from streamlit.commands.page_config import _get_favicon_string
+
+    from gan import app_support as ui
+
+    favicon = _get_favicon_string(ui.page_icon())
+    assert favicon.startswith("data:image/") and "http" not in favicon
+    assert "page_icon=ui.page_icon()" in (REPO / "app.py").read_text()
