@@ -517,11 +517,14 @@ def test_the_explorers_class_carries_to_interpolation_and_reset_warns_nothing(ru
     assert not [w.value for w in at.warning]
 
 
-def test_the_page_icon_is_inline_not_fetched():
+def test_the_page_icon_is_served_by_the_app_not_fetched():
+    """An image icon is served by Streamlit's own media endpoint; an emoji or :material: icon is not."""
+    from PIL import Image
     from streamlit.commands.page_config import _get_favicon_string
 
     from gan import app_support as ui
 
-    favicon = _get_favicon_string(ui.page_icon())
-    assert favicon.startswith("data:image/") and "http" not in favicon
+    icon = ui.page_icon()
+    assert isinstance(icon, Image.Image) and icon.size == (32, 32)
+    assert not _get_favicon_string(icon).startswith(("emoji:", ":material"))
     assert "page_icon=ui.page_icon()" in (REPO / "app.py").read_text()
