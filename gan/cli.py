@@ -84,6 +84,8 @@ def _add_train(sub) -> None:
                    "statistics before it is sampled or saved (0 = off)")
     p.add_argument("--lr-decay", choices=["none", "linear"], help="linear: learning rates fall to 0 by the last step")
     p.add_argument("--limit", type=_positive_int, help="use at most this many training images (default: all)")
+    p.add_argument("--holdout", type=int, help="keep this many images out of training, spread over the classes, "
+                   "and record which in holdout.json: test images for CAS and augmentation gain (default 0)")
     p.add_argument("--seed", type=int, help="random seed of weights, data order and noise (default 0)")
     p.add_argument("--log-every", type=_positive_int, help="steps between metric rows (default 50)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 0 = each epoch)")

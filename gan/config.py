@@ -47,6 +47,7 @@ class TrainConfig:
     lr_decay: str | None = None  # "linear": both learning rates fall linearly to 0 over the planned steps
     image_size: int = 32
     limit: int | None = None  # use at most this many training images
+    holdout: int = 0  # images kept out of training (stratified), recorded in holdout.json: honest test images
     seed: int = 0
     log_every: int = 50  # steps between metric rows
     checkpoint_every: int = 0  # steps between checkpoints; 0 = once per epoch
@@ -112,6 +113,8 @@ class TrainConfig:
         check(self.image_size in (32, 64), f"image_size must be 32 or 64, got {self.image_size}")
         check(self.limit is None or self.limit >= 1, f"limit must be at least 1, got {self.limit}")
         check(isinstance(self.seed, int) and 0 <= self.seed < 2**31, f"seed must be in [0, 2^31), got {self.seed}")
+        check(isinstance(self.holdout, int) and 0 <= self.holdout <= 1_000_000,
+              f"holdout must be a whole number in [0, 1000000], got {self.holdout}")
         for name in ("log_every",):
             check(getattr(self, name) >= 1, f"{name} must be at least 1")
         for name in ("checkpoint_every", "eval_every"):

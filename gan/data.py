@@ -75,6 +75,31 @@ class Dataset:
         return len(self.class_names)
 
 
+def stratified_split(labels: np.ndarray, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices with each class held out in proportion to its size.
+
+    Stratified so a held-out score is not skewed by an unlucky class mix. Used for the classifier's
+    validation set and for the images a training run holds out (`--holdout`).
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    val_size = min(val_size, len(labels) // 2)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(val_size * len(idx) / len(labels)))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def holdout_split(data: Dataset, count: int, seed: int) -> tuple[Dataset, np.ndarray]:
+    """(the training part of `data`, the sorted indices of the `count` images held out of it)."""
+    train, held = stratified_split(data.labels, count, seed)
+    kept = Dataset(data.images[train], data.labels[train], data.class_names, data.skipped, data.source)
+    return kept, held
+
+
 def load_dataset(source: str, image_size: int = 32, limit: int | None = None, seed: int = 0,
                  roots: Sequence[Path] | None = None) -> Dataset:
     """Load ``source`` as ``image_size`` square RGB images.

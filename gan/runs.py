@@ -63,6 +63,13 @@ class Run:
     generator_path = property(lambda self: self.path / "generator.keras")
     log_path = property(lambda self: self.path / "train.log")
     lock_path = property(lambda self: self.path / "run.lock")
+    holdout_path = property(lambda self: self.path / "holdout.json")
+
+    def held_out(self) -> list[int]:
+        """Indices (into the run's data as loaded with its config) of the images it never trained on."""
+        record = read_json(self.holdout_path, default=None)
+        indices = record.get("indices") if isinstance(record, dict) else None
+        return [int(i) for i in indices] if isinstance(indices, list) else []
 
     def exists(self) -> bool:
         return self.config_path.is_file()

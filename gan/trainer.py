@@ -69,6 +69,7 @@ class Trainer:
         self.run = Run(run_dir)
         self.progress = progress
         self.data_roots = data_roots  # the app's allowed data folders: files linking outside them are skipped
+        self.held: np.ndarray | None = None  # indices of the images held out of training (config.holdout)
 
     def train(self, resume: bool = False) -> tuple[str, int]:
         """Train until done or stopped; returns (final state, step). Raises RunLockedError if busy.
@@ -77,12 +78,15 @@ class Trainer:
         In a multi-process run (gan.distribute.join_processes) every process trains, and only
         process 0 takes the lock and writes the run folder.
         """
-        from gan.data import load_dataset
+        from gan.data import holdout_split, load_dataset
         from gan.distribute import join_processes
 
         config = self.config
         processes = join_processes(config)  # before anything touches a device
         data = load_dataset(config.data, config.image_size, config.limit, config.seed, roots=self.data_roots)
+        self.held = None
+        if config.holdout:  # test images for gan.metrics' CAS and augmentation gain: never trained on
+            data, self.held = holdout_split(data, config.holdout, config.seed)
         if processes.index > 0:
             return self._train(data, resume, processes, writer=False)
         with self.run.lock():
@@ -127,6 +131,13 @@ class Trainer:
         if resume and replicas.any_process(found) and replicas.any_process(not found):
             raise RunError(f"some processes cannot read {run.checkpoint_path}: the run folder must be on a "
                            "filesystem every process sees")
+        if self.held is not None:
+            held = [int(i) for i in self.held]
+            if resume and found and run.held_out() != held:
+                raise RunError(f"the data of {run.name} changed since it started: its held-out images differ")
+            if writer and not (resume and found):
+                atomic_write_json(run.holdout_path, {"count": len(held), "of": len(data.images) + len(held),
+                                                     "source": config.data, "seed": config.seed, "indices": held})
         if writer:
             atomic_write_bytes(run.config_path, config.to_json().encode())
             atomic_write_json(run.classes_path, list(data.class_names))

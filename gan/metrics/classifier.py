@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gan.data import stratified_split
+
 if TYPE_CHECKING:
     import keras
 
@@ -55,23 +57,6 @@ def build_classifier(num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 12
     features = layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probs")(features)
     return keras.Model(inputs, outputs, name="cifar_resnet")
-
-
-def stratified_split(labels: np.ndarray, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Train/validation indices with each class held out in proportion to its size.
-
-    Stratified so the validation accuracy is not skewed by an unlucky class mix.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
-    val_size = min(val_size, len(labels) // 2)
-    train, val = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        k = int(round(val_size * len(idx) / len(labels)))
-        val.append(idx[:k])
-        train.append(idx[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
