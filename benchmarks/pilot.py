@@ -27,17 +27,19 @@ CIFAR_IMAGES = 50_000
 # name -> (preset, overrides of TrainConfig fields; "extra" is merged into the preset's)
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "small": ("small", {"conditional": True}),  # the recipe of the model shipped before (raw G, no EMA)
-    "sngan128-ttur": ("sngan-cpu", {"g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
     "sngan128": ("sngan-cpu", {}),
-    "sngan128-b0": ("sngan-cpu", {"beta1": 0.0, "beta2": 0.9}),
+    "sngan128-ttur": ("sngan-cpu", {"g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
+    "sngan128-nearest": ("sngan-cpu", {"extra": {"g_up": "nearest"}}),
     "sngan192": ("sngan-cpu", {"extra": {"g_channels": 192, "d_channels": 192}}),
     "sngan128-nombstd": ("sngan-cpu", {"extra": {"mbstd_group": 0}}),
 }
-
+# Runs of an earlier recipe, kept in the table: global sum pooling in D (d_pool="sum"), TTUR.
+EARLIER = {"sumpool-ttur": ("sngan-cpu", {"g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9,
+                                          "extra": {"d_pool": "sum"}})}
 def candidate_config(name: str, data: str, seed: int):
     from gan.config import TrainConfig
 
-    preset, overrides = CANDIDATES[name]
+    preset, overrides = {**CANDIDATES, **EARLIER}[name]
     overrides = dict(overrides)
     extra = overrides.pop("extra", {})
     return TrainConfig(preset=preset, data=data, seed=seed, extra=extra, **overrides).resolved()

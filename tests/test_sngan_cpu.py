@@ -88,6 +88,27 @@ def test_spectral_norm_bounds_each_layers_gain_after_training_steps():
         assert top == pytest.approx(1.0, abs=0.05), layer.name
 
 
+@pytest.mark.parametrize("pool", ["flatten", "sum"])
+def test_d_pool_switch_keeps_or_drops_where_features_are(pool):
+    """flatten: the head and the projection see every 4x4 position; sum: positions are pooled away."""
+    from gan.layers import GlobalSumPooling2D
+
+    _, discriminator = build_models(config(extra={"d_pool": pool}), CLASSES)
+    pooled = of_type(discriminator, GlobalSumPooling2D)
+    projection = discriminator.get_layer("label_projection_sn").layer
+    if pool == "flatten":
+        assert not pooled and projection.units == 4 * 4 * 32
+    else:
+        assert len(pooled) == 1 and projection.units == 32
+    if pool == "flatten":  # swapping the image's halves moves its features: a positional head notices
+        image = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
+        swapped = np.concatenate([image[:, :, 16:], image[:, :, :16]], axis=2)
+        labels = np.zeros(1, np.int32)
+        a = keras.ops.convert_to_numpy(discriminator([image, labels], training=False))
+        b = keras.ops.convert_to_numpy(discriminator([swapped, labels], training=False))
+        assert abs(float(a[0, 0] - b[0, 0])) > 1e-3
+
+
 def test_conditional_bn_switch():
     cbn_g, _ = build_models(config(), CLASSES)
     concat_g, _ = build_models(config(extra={"conditional_bn": False}), CLASSES)
