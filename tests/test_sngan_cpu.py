@@ -166,7 +166,7 @@ def test_ttur_and_linear_decay_set_the_learning_rates():
         assert float(optimizer.learning_rate) == pytest.approx(0.75 * initial)
         optimizer.iterations.assign(100)
         assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-12)
-    constant = GAN(config(lr_decay="none"), CLASSES, total_steps=100)
+    constant = GAN(config(lr_decay="none", g_lr=1e-4), CLASSES, total_steps=100)
     constant.g_optimizer.iterations.assign(99)
     assert float(constant.g_optimizer.learning_rate) == pytest.approx(1e-4)
 
