@@ -9,6 +9,10 @@ at the end as it would in a planned run. Same seed for every candidate. Afterwar
     python -m gan evaluate --run-dir runs/pilot/NAME --metrics fd_cifar10k,ifd_cifar10k,pr_cifar10k,class_acc10k \\
         --data ../shared/data/cifar10-train.zip
 
+Then score them all (10,000 samples each, the EMA sampler and the raw generator of every run):
+
+    python benchmarks/pilot.py --data ../shared/data/cifar10-train.zip --out runs/pilot --score
+
 The results and the command of every row are in benchmarks/PILOT.md.
 """
 
@@ -45,6 +49,61 @@ def candidate_config(name: str, data: str, seed: int):
     return TrainConfig(preset=preset, data=data, seed=seed, extra=extra, **overrides).resolved()
 
 
+SCORES = ("fd_cifar10k", "ifd_cifar10k", "pr_cifar10k", "ipr_cifar10k", "class_acc10k")
+COLUMNS = ("fd_cifar10k", "ifd_cifar10k", "pr_cifar10k_precision", "pr_cifar10k_recall", "ipr_cifar10k_recall",
+           "class_acc10k", "class_coverage10k")
+
+
+def raw_generator(run_dir: Path):
+    """The run's raw (non-EMA) generator, rebuilt from its checkpoint: the "without EMA" ablation for free."""
+    from gan.checkpoint import load_checkpoint
+    from gan.config import TrainConfig
+    from gan.objective import GAN
+    from gan.runs import Run
+
+    run = Run(run_dir)
+    config = TrainConfig.load(run.config_path)
+    gan = GAN(config, len(run.class_names()), total_steps=config.steps)
+    load_checkpoint(run.checkpoint_path, gan.variables)
+    return gan.generator
+
+
+def score(out: Path, data: str) -> str:
+    """Score every pilot run on 10,000 samples; the markdown table of benchmarks/PILOT.md."""
+    from gan import metrics
+    from gan.data import load_dataset
+    from gan.sampling import load_generator
+
+    dataset = load_dataset(data)
+    rows = []
+    for run_dir in sorted(p for p in out.iterdir() if (p / "generator.keras").is_file()):
+        info = json.loads((run_dir / "pilot.json").read_text()) if (run_dir / "pilot.json").is_file() else {}
+        status = json.loads((run_dir / "status.json").read_text())
+        ema = json.loads((run_dir / "config.json").read_text()).get("ema")
+        models = [("EMA, BN re-estimated" if ema else "G", load_generator(run_dir / "generator.keras"))]
+        if ema:
+            models.append(("raw G (no EMA)", raw_generator(run_dir)))
+        for label, model in models:
+            results = metrics.score_generator(model, dataset, SCORES)
+            values = {r.metric: r.value for r in results}
+            floors = {r.metric: r.floor for r in results}
+            rows.append((run_dir.name, label, status, info, values, floors))
+            print(run_dir.name, label, {k: round(v, 3) for k, v in values.items() if "_c" not in k}, flush=True)
+    head = ("| run | sampler | steps | images seen | wall min | " + " | ".join(COLUMNS) + " |\n|"
+            + "---|" * (5 + len(COLUMNS)))
+    lines = [head]
+    for name, label, status, info, values, _ in rows:
+        wall = info.get("wall_s") or (status.get("updated_at", 0) - status.get("started_at", 0))
+        images = status.get("step", 0) * json.loads((out / name / "config.json").read_text())["batch_size"]
+        cells = [f"{values[c]:.3f}" if c in values else "-" for c in COLUMNS]
+        lines.append(f"| {name} | {label} | {status.get('step')} | {images:,} | {wall / 60:.1f} | "
+                     + " | ".join(cells) + " |")
+    floors = rows[0][5] if rows else {}
+    lines.append("| real images (floor) | | | | | " + " | ".join(
+        f"{floors[c]:.3f}" if c in floors and floors[c] == floors[c] else "-" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -52,11 +111,15 @@ def main() -> int:
     parser.add_argument("--out", default="runs/pilot")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="candidates to run (default: all)")
+    parser.add_argument("--score", action="store_true", help="score the finished runs in --out; print the table")
     args = parser.parse_args()
 
     from gan.backend import import_keras_quietly
 
     import_keras_quietly()
+    if args.score:
+        print(score(Path(args.out), args.data))
+        return 0
     from gan.bench import bench_config
 
     out = Path(args.out)

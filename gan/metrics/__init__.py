@@ -214,18 +214,26 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
                  seed: int = 0) -> list[Result]:
     """Compute `names` for the run's generator and append them to its evals.csv."""
     from gan.data import load_dataset
-    from gan.sampling import load_generator, sample
+    from gan.sampling import load_generator
 
     check_available(names)
     source = data or run.config().data
     dataset = load_dataset(source)
-    generator = load_generator(run.generator_path)
+    results = score_generator(load_generator(run.generator_path), dataset, names, n, seed,
+                              _reference_name(source, len(dataset.images)))
+    append_evals(run, int(run.status().get("step") or 0), results)
+    return results
+
+
+def score_generator(generator: Any, dataset: Any, names: Sequence[str], n: int | None = None, seed: int = 0,
+                    reference: str = "") -> list[Result]:
+    """`names` for any generator model against `dataset` (gan.data.Dataset); nothing is saved."""
+    from gan.sampling import num_classes, sample
+
     counts = {name: n or METRICS[name].n for name in names}
     images, labels = sample(generator, max(counts.values()), seed=seed)
-    from gan.sampling import num_classes
-
     labels = labels if num_classes(generator) else None
-    reference = _reference_name(source, len(dataset.images))
+    reference = reference or _reference_name(dataset.source or "data", len(dataset.images))
     results: list[Result] = []
     for name in names:
         if labels is None and METRICS[name].kind in CLASS_METRICS:
@@ -234,7 +242,6 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
         k = counts[name]
         results += compute_metric(name, images[:k], None if labels is None else labels[:k], dataset.images,
                                   reference, seed, real_labels=dataset.labels)
-    append_evals(run, int(run.status().get("step") or 0), results)
     return results
 
 
