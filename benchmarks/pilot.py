@@ -124,13 +124,18 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.only or CANDIDATES:
-        run_dir = out / name
-        if run_dir.exists():
-            print(f"{name}: {run_dir} exists, skipped", flush=True)
-            continue
+    names = [name for name in args.only or CANDIDATES if not (out / name).exists()]
+    # Every speed is measured first, back to back on an idle machine: a measurement taken while
+    # something else runs would plan too few steps, and a slower run only stretches wall time.
+    speeds = {}
+    for name in names:
         config = candidate_config(name, args.data, args.seed)
-        speed = bench_config(config, steps=max(10, 2000 // config.batch_size))["imgs_per_s"]
+        speeds[name] = bench_config(config, steps=max(10, 3000 // config.batch_size))["imgs_per_s"]
+        print(f"{name}: {speeds[name]:.0f} img/s", flush=True)
+    for name in names:
+        run_dir = out / name
+        config = candidate_config(name, args.data, args.seed)
+        speed = speeds[name]
         # Per-epoch grids and checkpoints cost a few percent; measured steps are a little slower in a run.
         steps = int(args.minutes * 60 * speed * 0.93 / (config.batch_size * config.d_steps))
         config.steps = steps

@@ -118,3 +118,25 @@ class MinibatchStdDev(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "group_size": self.group_size}
+
+
+def precise_batchnorm(model: keras.Model, batches) -> None:
+    """Set every BatchNorm's moving statistics to the mean of its batch statistics over `batches`.
+
+    `batches` yields model inputs. The moving averages a short training leaves (momentum 0.99) lag
+    far behind the weights, and an EMA generator's were gathered for other weights; both make
+    inference-mode outputs wrong. Momentum k/(k+1) on the k-th batch makes the moving value the
+    running mean of all batches so far (Wu & Johnson 2021, "precise BN").
+    """
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, layers.BatchNormalization)]
+    if not norms:
+        return
+    momenta = [layer.momentum for layer in norms]
+    try:
+        for k, inputs in enumerate(batches):
+            for layer in norms:
+                layer.momentum = k / (k + 1)
+            model(inputs, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum

@@ -12,6 +12,7 @@ from keras import ops
 
 from gan.augment import diff_augment
 from gan.config import TrainConfig
+from gan.layers import precise_batchnorm
 from gan.losses import D_LOSSES, G_LOSSES
 from gan.models import build_models
 
@@ -34,7 +35,7 @@ def learning_rate(config: TrainConfig, initial: float, updates_per_step: int, to
 
 def reestimate_batchnorm(generator: keras.Model, num_classes: int, batches: int, batch_size: int = 256,
                          seed: int = 0) -> None:
-    """Set every BatchNorm's moving statistics to their mean over `batches` batches of fresh samples.
+    """Precise BatchNorm statistics (gan.layers.precise_batchnorm) for `batches` batches of fresh samples.
 
     An EMA generator averages weights, and statistics gathered for other weights do not fit
     the average (this project measured an EMA worse than the raw G until this was done). Labels
@@ -42,22 +43,16 @@ def reestimate_batchnorm(generator: keras.Model, num_classes: int, batches: int,
     """
     import numpy as np
 
-    norms = [layer for layer in generator._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    if not norms or batches <= 0:
-        return
-    momenta = [layer.momentum for layer in norms]
     rng = np.random.default_rng(seed)
     latent_dim = generator.inputs[0].shape[-1]
-    try:
+
+    def inputs():
         for k in range(batches):
-            for layer in norms:
-                layer.momentum = k / (k + 1)  # moving = running mean of the batch statistics so far
             z = rng.standard_normal((batch_size, latent_dim)).astype("float32")
             labels = ((np.arange(batch_size) + k * batch_size) % max(num_classes, 1)).astype("int32")
-            generator([z, labels] if num_classes else z, training=True)
-    finally:
-        for layer, momentum in zip(norms, momenta, strict=True):
-            layer.momentum = momentum
+            yield [z, labels] if num_classes else z
+
+    precise_batchnorm(generator, inputs())
 
 
 class GAN:

@@ -73,6 +73,50 @@ def augment(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.nd
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
+def _steps_per_epoch(n: int, batch_size: int, max_steps: int | None) -> int:
+    steps = max(1, n // batch_size)
+    return min(steps, max_steps) if max_steps else steps
+
+
+def fit(model: keras.Model, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int = 128,
+        seed: int = 0, max_steps: int | None = None, validation: tuple | None = None,
+        on_epoch=None) -> tuple[float, float]:
+    """Train `model` (built by build_classifier) with SGD, a short warm-up then cosine decay, and
+    flip-and-crop augmentation; returns (loss, accuracy) on `validation` after the last epoch (0, 0 without).
+
+    The recipe lets a few epochs on a CPU reach a useful accuracy; `on_epoch()` is called after each.
+    """
+    import keras
+
+    from gan.layers import precise_batchnorm
+
+    steps_per_epoch = _steps_per_epoch(len(images), batch_size, max_steps)
+    total = epochs * steps_per_epoch
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, total - total // 10),
+                                                      warmup_target=0.1, warmup_steps=max(1, total // 10))
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    result = (0.0, 0.0)
+    for epoch in range(epochs):
+        order = rng.permutation(len(images))
+        order = np.resize(order, steps_per_epoch * batch_size)  # a set smaller than a batch still fills one
+        x = augment(images[order], rng).astype(np.float32)
+        history = model.fit(x, labels[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        if epoch == epochs - 1:  # inference statistics for the final weights, not a lagging average
+            precise_batchnorm(model, (x[i:i + batch_size] for i in range(0, min(len(x), 50 * batch_size),
+                                                                          batch_size)))
+        if validation is not None and (epoch == epochs - 1 or on_epoch is None):
+            result = tuple(float(v) for v in model.evaluate(*validation, batch_size=500, verbose=0))
+        if on_epoch is None:
+            log.info("epoch %d/%d: train acc %.4f, val acc %.4f (%.0f s)", epoch + 1, epochs,
+                     history.history["accuracy"][-1], result[1], time.perf_counter() - start)
+        else:
+            on_epoch()
+    return result
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str], out_dir: str | Path,
                      epochs: int = 10, batch_size: int = 128, val_size: int = 5000, seed: int = 0,
                      widths: tuple[int, ...] = (16, 32, 64, 128), max_steps: int | None = None) -> dict:
@@ -87,25 +131,11 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[s
     out_dir = Path(out_dir)
     train_idx, val_idx = stratified_split(labels, val_size, seed)
     x_val, y_val = images[val_idx].astype(np.float32), labels[val_idx]
-    steps_per_epoch = max(1, len(train_idx) // batch_size)
-    if max_steps:
-        steps_per_epoch = min(steps_per_epoch, max_steps)
-    total = epochs * steps_per_epoch
-    # One-cycle-ish: a short warm-up then cosine decay; lets a few epochs on a CPU reach a useful accuracy.
-    schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, total - total // 10),
-                                                      warmup_target=0.1, warmup_steps=max(1, total // 10))
     model = build_classifier(len(class_names), widths, images.shape[1])
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    for epoch in range(epochs):
-        order = rng.permutation(train_idx)[:steps_per_epoch * batch_size]
-        x = augment(images[order], rng).astype(np.float32)
-        history = model.fit(x, labels[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-        val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=500, verbose=0) if len(val_idx) else (0, 0)
-        log.info("epoch %d/%d: train acc %.4f, val acc %.4f (%.0f s)", epoch + 1, epochs,
-                 history.history["accuracy"][-1], val_acc, time.perf_counter() - start)
+    val_loss, val_acc = fit(model, images[train_idx], labels[train_idx], epochs, batch_size, seed, max_steps,
+                            validation=(x_val, y_val) if len(val_idx) else None)
+    total = epochs * _steps_per_epoch(len(train_idx), batch_size, max_steps)
     seconds = time.perf_counter() - start
     out_dir.mkdir(parents=True, exist_ok=True)
     from gan.files import atomic_write, atomic_write_json
