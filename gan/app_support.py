@@ -398,6 +398,7 @@ EXTRACTOR_WORDS = {
     "cifar": "features of the project's CIFAR-10 classifier",
     "inception": "Keras InceptionV3 features (close to, not equal to, published FIDs)",
     "pixels": "raw pixels",
+    "small-resnet": "a small ResNet trained from scratch on the samples, tested on real images",
 }
 
 

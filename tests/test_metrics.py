@@ -317,3 +317,35 @@ def test_intra_class_metrics_are_skipped_for_an_unconditional_generator(workspac
     assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "fd_cifar2k,ifd_cifar10k", "--n", "16"]) == 0
     metrics = {r["metric"] for r in csv.DictReader(Run(run_dir).evals_path.read_text().splitlines())}
     assert "fd_cifar2k" in metrics and not any(m.startswith("ifd") for m in metrics)
+
+
+def test_cas_and_augmentation_gain_use_the_runs_held_out_images(workspace, capsys):
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    run_dir = root / "held"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--holdout", "12",
+                 "--steps", "2", "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
+    assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "cas,aug_gain", "--n", "30"]) == 0
+    rows = list(csv.DictReader(Run(run_dir).evals_path.read_text().splitlines()))
+    values = {r["metric"]: float(r["value"]) for r in rows}
+    for name in ("cas10k", "cas10k_floor", "aug_gain5k", "aug_gain5k_std", "aug_gain5k_without", "aug_gain5k_with"):
+        assert np.isfinite(values[name]), name
+    assert 0 <= values["cas10k"] <= 1 and values["cas10k_chance"] == pytest.approx(1 / 3)
+    assert values["aug_gain5k"] == pytest.approx(values["aug_gain5k_with"] - values["aug_gain5k_without"], abs=1e-4)
+    references = {r["reference"] for r in rows}
+    assert references == {"held out by the run (12)"}  # said with every result
+    assert {r["extractor"] for r in rows} == {"small-resnet"}
+
+
+def test_cas_without_test_images_says_how_to_get_them(workspace, capsys):
+    from gan.cli import main
+
+    root, _ = workspace
+    run_dir = root / "no-holdout"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--steps", "2",
+                 "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "cas", "--n", "30"]) == 2
+    assert "--holdout" in capsys.readouterr().err

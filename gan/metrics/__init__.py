@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from gan.metrics.cas import TestSet
     from gan.runs import Run
 
 log = logging.getLogger("gan.metrics")
@@ -63,15 +64,22 @@ METRICS: dict[str, Spec] = {
     "ipr_cifar10k": Spec("ipr", 10_000, "cifar", "intra-class k-NN precision and recall (k=3), averaged over "
                          "classes (per-class recall as _recall_c<k>)"),
     "nn_psnr1k": Spec("nn_psnr", 1_000, None, "PSNR to the nearest training image in pixels (memorization)"),
+    "cas10k": Spec("cas", 10_000, None, "Classification Accuracy Score: a small classifier trained only on 10,000 "
+                   "samples, tested on real images the generator never saw; floor: the same trained on real images"),
+    "aug_gain5k": Spec("aug_gain", 5_000, None, "augmentation gain: real-test accuracy of a small classifier trained "
+                       "on 10% of the real images plus 5,000 samples, minus without them (3 seeds, with std)"),
     "fd_inception10k": Spec("fd", 10_000, "inception", "Frechet distance, 10k samples, Keras InceptionV3 features"),
     "kid_inception10k": Spec("kid", 10_000, "inception", "kernel distance, Keras InceptionV3 features"),
 }
 # The short names of DESIGN.md's CLI contract (`--metrics fd,kid,is,pr`).
 ALIASES = {"fd": "fd_cifar10k", "kid": "kid_cifar10k", "is": "is_cifar10k", "pr": "pr_cifar10k",
-           "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fd_inception10k"}
+           "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fd_inception10k", "cas": "cas10k",
+           "aug_gain": "aug_gain5k"}
 DEFAULT_METRICS = ("fd_cifar10k", "ifd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "ipr_cifar10k",
                    "class_acc10k", "nn_psnr1k")
-CLASS_METRICS = ("ifd", "ipr")  # kinds that need a class-conditional generator and labelled real data
+CLASS_METRICS = ("ifd", "ipr", "cas", "aug_gain")  # kinds that need a conditional generator and labelled real data
+TRAINED_METRICS = ("cas", "aug_gain")  # kinds that train a classifier on samples: minutes, and a test set
+SCRATCH_CLASSIFIER = "small-resnet"  # their "extractor": a classifier trained from scratch for each score
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,13 @@ class Result:
 # --- computing ----------------------------------------------------------------------------------------
 
 def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | None, real: np.ndarray,
-                   reference_name: str, seed: int = 0, real_labels: np.ndarray | None = None) -> list[Result]:
+                   reference_name: str, seed: int = 0, real_labels: np.ndarray | None = None,
+                   test: TestSet | None = None) -> list[Result]:
     """Results of metric `name` for uint8 `generated` images against uint8 `real` (training) images.
 
     `gen_labels` are the conditioning labels (None for unconditional generators); the intra-class
-    metrics also need `real_labels`. Raises MetricError.
+    metrics also need `real_labels`, CAS and augmentation gain also real `test` images the generator
+    never saw. Raises MetricError.
     """
     from gan.metrics.extractors import ExtractorError, get_extractor
 
@@ -106,6 +116,11 @@ def compute_metric(name: str, generated: np.ndarray, gen_labels: np.ndarray | No
         return _nn_psnr(name, generated, real, reference_name)
     if spec.kind in CLASS_METRICS and (gen_labels is None or real_labels is None):
         raise MetricError(f"{name}: needs a class-conditional generator and labelled real images")
+    if spec.kind in TRAINED_METRICS:
+        if test is None:
+            raise MetricError(f"{name}: needs real test images the generator never saw: train with --holdout N, "
+                              "or evaluate a CIFAR-10 model where its test split can be downloaded")
+        return _trained(name, spec.kind, generated, gen_labels, real, real_labels, test, seed)
     try:
         extractor = get_extractor(spec.extractor)
         from gan.metrics.reference import load_or_compute
@@ -196,6 +211,27 @@ def _ipr(name, feats, labels, real_feats, real_labels, out, seed) -> list[Result
 _CLASS_KINDS = {"ifd": _ifd, "ipr": _ipr}
 
 
+def _trained(name, kind, generated, gen_labels, real, real_labels, test, seed) -> list[Result]:
+    """CAS or augmentation gain, with a progress bar over every epoch of every classifier it trains."""
+    import sys
+
+    from tqdm import tqdm
+
+    from gan.metrics import cas
+
+    classes = int(max(gen_labels.max(), real_labels.max(), test.labels.max())) + 1
+    fits = 2 if kind == "cas" else 2 * len(cas.AUG_SEEDS)
+    out = functools.partial(Result, n=len(generated), reference=test.name, extractor=SCRATCH_CLASSIFIER)
+    with tqdm(total=fits * cas.EPOCHS, desc=name, unit="epoch", disable=not sys.stderr.isatty()) as bar:
+        if kind == "cas":
+            scores = cas.classification_accuracy_score(generated, gen_labels, real, real_labels, test, classes,
+                                                       seed=seed, on_epoch=bar.update)
+            return [out(name, scores["cas"], scores["ceiling"]), out(f"{name}_chance", scores["chance"], np.nan)]
+        scores = cas.augmentation_gain(generated, gen_labels, real, real_labels, test, classes, on_epoch=bar.update)
+    return [out(name, scores["gain"], np.nan), out(f"{name}_std", scores["std"], np.nan),
+            out(f"{name}_without", scores["without"], np.nan), out(f"{name}_with", scores["with"], np.nan)]
+
+
 def _nn_psnr(name: str, generated: np.ndarray, real: np.ndarray, reference_name: str) -> list[Result]:
     from gan.metrics.memorization import nn_psnr
 
@@ -219,15 +255,53 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
     check_available(names)
     source = data or run.config().data
     dataset = load_dataset(source)
+    train, test = dataset, None
+    if any(METRICS[name].kind in TRAINED_METRICS for name in names):
+        train, test = held_out_test_set(run, dataset, source)
     results = score_generator(load_generator(run.generator_path), dataset, names, n, seed,
-                              _reference_name(source, len(dataset.images)))
+                              _reference_name(source, len(dataset.images)), test=test, train=train)
     append_evals(run, int(run.status().get("step") or 0), results)
     return results
 
 
+def held_out_test_set(run: Run, dataset: Any, source: str) -> tuple[Any, TestSet | None]:
+    """(the images the run trained on, real test images it never saw) for CAS and augmentation gain.
+
+    The run's own held-out images (train --holdout) when it has them; else CIFAR-10's test split for a
+    model of CIFAR-10 (downloaded by Keras); else no test set, and those metrics say how to get one.
+    """
+    import numpy as np
+
+    from gan.data import Dataset, load_dataset
+    from gan.metrics.cas import TestSet
+
+    config = run.config()
+    held = run.held_out()
+    if held and source == config.data:
+        if config.limit is not None or config.image_size != dataset.images.shape[1]:
+            dataset = load_dataset(source, config.image_size, config.limit, config.seed)
+        mask = np.zeros(len(dataset.images), bool)
+        mask[held] = True
+        train = Dataset(dataset.images[~mask], dataset.labels[~mask], dataset.class_names, source=dataset.source)
+        return train, TestSet(dataset.images[mask], dataset.labels[mask], f"held out by the run ({mask.sum():,})")
+    if source == "cifar10" and dataset.source == "cifar10":
+        try:
+            import keras
+
+            _, (x, y) = keras.datasets.cifar10.load_data()
+            return dataset, TestSet(np.asarray(x, np.uint8), np.asarray(y).reshape(-1).astype(np.int32),
+                                    f"CIFAR-10 test split ({len(x):,})")
+        except Exception as e:  # offline: the metric says what to do instead
+            log.warning("no CIFAR-10 test split: %s", e)
+    return dataset, None
+
+
 def score_generator(generator: Any, dataset: Any, names: Sequence[str], n: int | None = None, seed: int = 0,
-                    reference: str = "") -> list[Result]:
-    """`names` for any generator model against `dataset` (gan.data.Dataset); nothing is saved."""
+                    reference: str = "", test: TestSet | None = None, train: Any = None) -> list[Result]:
+    """`names` for any generator model against `dataset` (gan.data.Dataset); nothing is saved.
+
+    CAS and augmentation gain train on `train` (default `dataset`) and test on `test`.
+    """
     from gan.sampling import num_classes, sample
 
     counts = {name: n or METRICS[name].n for name in names}
@@ -240,8 +314,9 @@ def score_generator(generator: Any, dataset: Any, names: Sequence[str], n: int |
             log.info("%s skipped: the generator is unconditional", name)
             continue
         k = counts[name]
-        results += compute_metric(name, images[:k], None if labels is None else labels[:k], dataset.images,
-                                  reference, seed, real_labels=dataset.labels)
+        real = train if train is not None and METRICS[name].kind in TRAINED_METRICS else dataset
+        results += compute_metric(name, images[:k], None if labels is None else labels[:k], real.images,
+                                  reference, seed, real_labels=real.labels, test=test)
     return results
 
 

@@ -115,7 +115,7 @@ def _strong() -> Preset:
 # Chosen by the pilot at equal wall-clock on a 2-core CPU (benchmarks/PILOT.md); each piece is a switch.
 SNGAN_CPU_DEFAULTS = dict(
     conditional=True, batch_size=64, latent_dim=128, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999,
-    loss="hinge", d_steps=1, dropout=0.0, augment="translation", ema=0.999, bn_reestimate=20, lr_decay="linear",
+    loss="hinge", d_steps=1, dropout=0.0, augment="", ema=0.999, bn_reestimate=20, lr_decay="linear",
     extra=dict(g_channels=128, d_channels=128, spectral_norm=True, conditional_bn=True, mbstd_group=4,
                embed_dim=128, d_pool="flatten", g_up="transpose"),
 )
