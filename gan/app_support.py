@@ -380,6 +380,34 @@ def headline_scores(run: Run) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def training_value(run: Run) -> list[str]:
+    """What the run's evals.csv says about training on its images (CAS, augmentation gain), in plain words."""
+    evals = read_evals(run)
+    if evals.empty:
+        return []
+    latest, lines = latest_scores(evals), []
+    last = evals.dropna(subset=["value"]).groupby("metric", sort=False)["value"].last()  # every row name
+    if "cas10k" in latest:
+        score = latest["cas10k"]
+        ceiling = score.get("floor")
+        chance = last.get("cas10k_chance")
+        lines.append(
+            f"**A classifier trained only on {int(score['n']):,} of these images** scores "
+            f"**{score['value']:.1%}** on real test images ({score['reference']})"
+            + (f"; trained on as many real images it scores {ceiling:.1%}" if ceiling == ceiling else "")
+            + (f", and guessing scores {chance:.1%}." if chance is not None else "."))
+    if "aug_gain5k" in latest:
+        score = latest["aug_gain5k"]
+        std, without = last.get("aug_gain5k_std", float("nan")), last.get("aug_gain5k_without", float("nan"))
+        verdict = ("help" if score["value"] > 2 * std else "hurt" if score["value"] < -2 * std
+                   else "make no clear difference")
+        lines.append(
+            f"**Added to a tenth of the real training images**, {int(score['n']):,} of these images "
+            f"{verdict}: test accuracy {score['value']:+.1%} (spread {std:.1%} over 3 seeds; "
+            f"{without:.1%} without them; test set: {score['reference']}).")
+    return lines
+
+
 def class_grid(run: Run, seed: int = 0) -> np.ndarray:
     """A grid of fresh samples, one labelled column per class for a conditional model (8 x 8 otherwise)."""
     from gan import sampling

@@ -58,6 +58,15 @@ def main() -> None:
         truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
                                help="Redraw latent values beyond +-t: cleaner but less varied images.")
         go = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
+    value = ui.training_value(run)
+    with st.container(border=True):
+        st.markdown("**Are these images worth training on?**")
+        for line in value:
+            st.markdown(line)
+        if not value:
+            st.caption("Not measured for this model yet: `python -m gan evaluate --run-dir ... --metrics "
+                       "cas,aug_gain` trains small classifiers on its images and tests them on real images it "
+                       "never saw (a few minutes on a CPU).")
     if go:
         try:
             ui.check_export(n, limits)

@@ -528,3 +528,31 @@ def test_the_page_icon_is_served_by_the_app_not_fetched():
     assert isinstance(icon, Image.Image) and icon.size == (32, 32)
     assert not _get_favicon_string(icon).startswith(("emoji:", ":material"))
     assert "page_icon=ui.page_icon()" in (REPO / "app.py").read_text()
+
+
+def test_export_says_whether_the_images_are_worth_training_on(run_env, tmp_path):
+    from gan.runs import Run
+
+    evals = Run(run_env).evals_path
+    before = evals.read_text() if evals.exists() else None
+    header = "" if before else "step,metric,value,n,reference,extractor,time\n"
+    try:
+        with open(evals, "a") as f:
+            f.write(header + "8,cas10k,0.41,10000,held out by the run (12),small-resnet,5\n"
+                    "8,cas10k_floor,0.62,10000,held out by the run (12),small-resnet,5\n"
+                    "8,cas10k_chance,0.333333,10000,held out by the run (12),small-resnet,5\n"
+                    "8,aug_gain5k,0.031,5000,held out by the run (12),small-resnet,5\n"
+                    "8,aug_gain5k_std,0.006,5000,held out by the run (12),small-resnet,5\n"
+                    "8,aug_gain5k_without,0.44,5000,held out by the run (12),small-resnet,5\n"
+                    "8,aug_gain5k_with,0.471,5000,held out by the run (12),small-resnet,5\n")
+        at = app()
+        at.switch_page("pages/export.py").run()
+        assert_clean(at)
+        text = texts(at)
+        assert "41.0%" in text and "62.0%" in text and "33.3%" in text and "10,000" in text
+        assert "help: test accuracy +3.1%" in text and "held out by the run (12)" in text
+    finally:
+        if before is None:
+            evals.unlink()
+        else:
+            evals.write_text(before)
