@@ -62,13 +62,13 @@ def reference_images_per_second(steps: int = 20, batch_size: int = 128, warmup: 
             fake_logits = discriminator(fake, training=True)
             d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
         d_opt.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_variables),
-                                  discriminator.trainable_variables))
+                                  discriminator.trainable_variables, strict=True))
         noise = tf.random.normal((batch_size, LATENT))
         with tf.GradientTape() as tape:
             fake_logits = discriminator(generator(noise, training=True), training=True)
             g_loss = bce(tf.ones_like(fake_logits), fake_logits)
         g_opt.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables),
-                                  generator.trainable_variables))
+                                  generator.trainable_variables, strict=True))
         return g_loss
 
     rng = np.random.default_rng(0)

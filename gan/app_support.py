@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from gan.runs import Run, RunLockedError, list_runs, start_training
 from gan import security
+from gan.runs import Run, RunLockedError, list_runs, start_training
 from gan.security import UNLIMITED, Limits, NotAllowedError, demo_mode, redact_paths
 
 if TYPE_CHECKING:

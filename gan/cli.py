@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from gan.config import TrainConfig
+from gan.config import LIVE_METRICS, TrainConfig
 from gan.errors import first_line
 from gan.metrics.cli import add_evaluate, add_train_classifier
 from gan.models import DEFAULT_PRESET
@@ -90,6 +90,10 @@ def _add_train(sub) -> None:
     p.add_argument("--log-every", type=_positive_int, help="steps between metric rows (default 50)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 0 = each epoch)")
     p.add_argument("--eval-every", type=int, help="steps between cheap FD scores (default 0 = off)")
+    p.add_argument("--eval-metric", choices=LIVE_METRICS,
+                   help="what --eval-every scores: overall FD on 2k samples (default) or intra-class FD on 5k")
+    p.add_argument("--keep-best", action="store_true", default=None,
+                   help="keep the generator with the lowest --eval-metric so far in best/generator.keras")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", dest="jit", action="store_true", default=None,

@@ -14,6 +14,7 @@ from typing import Any
 
 LOSSES = ("bce", "hinge")
 LR_DECAYS = ("none", "linear")
+LIVE_METRICS = ("fd_cifar2k", "ifd_cifar5k")  # what the trainer may score itself with (names of gan.metrics)
 AUGMENT_OPS = ("color", "translation", "cutout")
 
 
@@ -52,6 +53,8 @@ class TrainConfig:
     log_every: int = 50  # steps between metric rows
     checkpoint_every: int = 0  # steps between checkpoints; 0 = once per epoch
     eval_every: int = 0  # steps between cheap in-training evaluations; 0 = off
+    eval_metric: str = "fd_cifar2k"  # what those evaluations score (gan.metrics.LIVE_METRICS)
+    keep_best: bool = False  # keep the generator that scored best so far in best/ (needs eval_every)
     mixed_precision: bool = False  # bfloat16 compute; worth it on recent GPUs only
     jit: bool | None = None  # XLA-compile the train step; None = the faster choice for this backend and device
     distribute: bool = False  # data-parallel over all local devices
@@ -119,6 +122,9 @@ class TrainConfig:
             check(getattr(self, name) >= 1, f"{name} must be at least 1")
         for name in ("checkpoint_every", "eval_every"):
             check(getattr(self, name) >= 0, f"{name} must be 0 or more")
+        check(self.eval_metric in LIVE_METRICS,
+              f"eval_metric must be one of {', '.join(LIVE_METRICS)}, got {self.eval_metric!r}")
+        check(not self.keep_best or self.eval_every > 0, "keep_best needs eval_every: the scores it keeps the best of")
 
     @property
     def augment_ops(self) -> tuple[str, ...]:

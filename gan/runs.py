@@ -64,6 +64,8 @@ class Run:
     log_path = property(lambda self: self.path / "train.log")
     lock_path = property(lambda self: self.path / "run.lock")
     holdout_path = property(lambda self: self.path / "holdout.json")
+    best_generator_path = property(lambda self: self.path / "best" / "generator.keras")
+    best_path = property(lambda self: self.path / "best" / "best.json")
 
     def held_out(self) -> list[int]:
         """Indices (into the run's data as loaded with its config) of the images it never trained on."""

@@ -250,7 +250,7 @@ class Trainer:
                     log_row()
                     save()
                 if config.eval_every and step % config.eval_every == 0:
-                    self._evaluate(prepare_sampler(), data, step)
+                    self._evaluate(prepare_sampler(), data, step, writer)
             log_row()
             save()
         bar.close()
@@ -259,11 +259,22 @@ class Trainer:
             run.write_status(state=state, step=step, pid=None, finished_at=time.time())
         return state, step
 
-    def _evaluate(self, sampler, data, step: int) -> None:
-        """A cheap in-training score for the live charts (see gan.metrics.live_score)."""
+    def _evaluate(self, sampler, data, step: int, writer: bool) -> None:
+        """A cheap in-training score for the live charts (gan.metrics.live_score); with keep_best, the
+        generator that scored lowest so far is kept in best/ (best.json says when and how it scored)."""
         from gan.metrics import live_score
 
-        live_score(self.run, sampler, data, step)
+        value = live_score(self.run, sampler, data, step, self.config.eval_metric)
+        if not (self.config.keep_best and writer and value is not None):
+            return
+        best = read_json(self.run.best_path, default=None)
+        metric = self.config.eval_metric
+        if isinstance(best, dict) and best.get("metric") == metric and best.get("value", 1e99) <= value:
+            return
+        atomic_write(self.run.best_generator_path, lambda tmp: sampler.save(tmp))
+        atomic_write_json(self.run.best_path, {"step": step, "metric": self.config.eval_metric, "value": value})
+        log.info("step %d: best %s so far (%.3f), kept in %s", step, self.config.eval_metric, value,
+                 self.run.best_generator_path.parent.name)
 
     def _progress_bar(self, total: int, initial: int):
         from tqdm import tqdm

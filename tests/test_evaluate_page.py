@@ -18,8 +18,9 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from gan.app_support import COMPARE_COLUMNS  # noqa: E402
 from test_app import make_tiny_run  # noqa: E402  (tests/ is on sys.path: pytest's default rootdir import mode)
+
+from gan.app_support import COMPARE_COLUMNS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

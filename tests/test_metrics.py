@@ -349,3 +349,31 @@ def test_cas_without_test_images_says_how_to_get_them(workspace, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "cas", "--n", "30"]) == 2
     assert "--holdout" in capsys.readouterr().err
+
+
+def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(workspace, monkeypatch):
+    import json
+
+    from gan import metrics
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    scores = iter([5.0, 3.0, 4.0])  # the second evaluation is the best
+    real = metrics.live_score
+
+    def scripted(run, generator, data, step, metric):
+        real(run, generator, data, step, metric)  # really computed and logged ...
+        return next(scores)  # ... but judged by a known sequence
+
+    monkeypatch.setattr(metrics, "live_score", scripted)
+    run_dir = root / "best"
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--steps", "6",
+                 "--batch-size", "16", "--eval-every", "2", "--eval-metric", "ifd_cifar5k", "--keep-best",
+                 "--run-dir", str(run_dir), "--quiet"]) == 0
+    run = Run(run_dir)
+    assert json.loads(run.best_path.read_text()) == {"step": 4, "metric": "ifd_cifar5k", "value": 3.0}
+    assert run.best_generator_path.is_file()
+    rows = list(csv.DictReader(run.evals_path.read_text().splitlines()))
+    assert {r["metric"] for r in rows} >= {"ifd_cifar5k", "ifd_cifar5k_floor"}
+    assert sorted({int(r["step"]) for r in rows}) == [2, 4, 6]

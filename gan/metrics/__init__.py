@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gan.config import LIVE_METRICS  # noqa: F401  (re-exported: what the trainer may score itself with)
+
 if TYPE_CHECKING:
     from gan.metrics.cas import TestSet
     from gan.runs import Run
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gan.metrics")
 
 EVAL_COLUMNS = ("step", "metric", "value", "n", "reference", "extractor", "time")
-LIVE_METRIC, LIVE_N = "fd_cifar2k", 2000
+LIVE_METRIC = "fd_cifar2k"  # the trainer's default cheap score (--eval-every)
 
 
 class MetricError(ValueError):
@@ -59,6 +61,8 @@ METRICS: dict[str, Spec] = {
     "is_cifar10k": Spec("is", 10_000, "cifar", "Inception Score computed with the CIFAR classifier's softmax"),
     "pr_cifar10k": Spec("pr", 10_000, "cifar", "improved precision and recall (k=3), CIFAR-classifier features"),
     "class_acc10k": Spec("class_acc", 10_000, "cifar", "conditional accuracy and class coverage (CIFAR classifier)"),
+    "ifd_cifar5k": Spec("ifd", 5_000, "cifar", "intra-class Frechet distance on 5,000 samples: the trainer's cheap "
+                        "version of ifd_cifar10k (--eval-metric ifd_cifar5k --keep-best)"),
     "ifd_cifar10k": Spec("ifd", 10_000, "cifar", "intra-class Frechet distance: each class's samples against "
                          "that class's real images, averaged (per class as _c<k>)"),
     "ipr_cifar10k": Spec("ipr", 10_000, "cifar", "intra-class k-NN precision and recall (k=3), averaged over "
@@ -340,33 +344,34 @@ def check_available(names: Sequence[str]) -> None:
             raise MetricError(f"{name}: {e}") from None
 
 
-def live_score(run: Run, generator: Any, data: Any, step: int) -> float | None:
-    """The trainer's cheap score: fd_cifar2k-style FD (fewer samples on small data), appended to evals.csv.
+def live_score(run: Run, generator: Any, data: Any, step: int, metric: str = LIVE_METRIC) -> float | None:
+    """The trainer's cheap score (`metric`, one of LIVE_METRICS), appended to evals.csv; None when it cannot.
 
-    A missing classifier logs one warning per run and scores nothing: training must never stop here.
+    Small datasets get fewer samples than the name says (at most one per training image); the row
+    records the count. A missing classifier logs one warning per run and scores nothing: training
+    must never stop here.
     """
     from gan.metrics.extractors import ExtractorError, classifier_path
-    from gan.sampling import sample
+    from gan.sampling import num_classes, sample
 
     if not classifier_path().is_file():
         _warn_once(str(classifier_path()))
         return None
-    n = min(LIVE_N, len(data.images))
+    n = min(METRICS[metric].n, len(data.images))
     if n < 4:
         return None
     start = time.perf_counter()
     images, labels = sample(generator, n, seed=step)
     try:
-        results = compute_metric("fd_cifar2k", images, None, data.images,
-                                 _reference_name(getattr(data, "source", "") or "train", len(data.images)))
-    except (MetricError, ExtractorError, OSError) as e:
+        results = compute_metric(metric, images, labels if num_classes(generator) else None, data.images,
+                                 _reference_name(getattr(data, "source", "") or "train", len(data.images)),
+                                 real_labels=data.labels)
+    except (MetricError, ExtractorError, OSError, ValueError) as e:
         log.warning("live score skipped at step %d: %s", step, e)
         return None
-    if n != LIVE_N:
-        results = [Result(f"fd_cifar{n}", r.value, r.floor, r.n, r.reference, r.extractor, r.device) for r in results]
     append_evals(run, step, results)
-    log.info("step %d: %s %.3f (floor %.3f, %.1f s)", step, results[0].metric, results[0].value, results[0].floor,
-             time.perf_counter() - start)
+    log.info("step %d: %s %.3f (floor %.3f, %d samples, %.1f s)", step, results[0].metric, results[0].value,
+             results[0].floor, n, time.perf_counter() - start)
     return results[0].value
 
 

@@ -1,4 +1,5 @@
-"""The TensorFlow train step: GradientTape inside one `tf.function` (XLA-compiled when `config.jit`, or by default on a GPU: gan/backend.py).
+"""The TensorFlow train step: GradientTape inside one `tf.function`, XLA-compiled when `config.jit` says so
+(by default on a GPU only: gan/backend.py).
 
 With `--distribute` the same step runs once per replica under `tf.distribute.MirroredStrategy`
 (see gan/distribute.py): each replica takes its slice of the batch indices, divides its loss
