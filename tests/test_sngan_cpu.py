@@ -90,16 +90,15 @@ def test_spectral_norm_bounds_each_layers_gain_after_training_steps():
 
 @pytest.mark.parametrize("pool", ["flatten", "sum"])
 def test_d_pool_switch_keeps_or_drops_where_features_are(pool):
-    """flatten: the head and the projection see every 4x4 position; sum: positions are pooled away."""
+    """flatten: the linear head sees every 4x4 position; sum: positions are pooled away. The class
+    projection sees pooled features either way."""
     from gan.layers import GlobalSumPooling2D
 
     _, discriminator = build_models(config(extra={"d_pool": pool}), CLASSES)
-    pooled = of_type(discriminator, GlobalSumPooling2D)
-    projection = discriminator.get_layer("label_projection_sn").layer
-    if pool == "flatten":
-        assert not pooled and projection.units == 4 * 4 * 32
-    else:
-        assert len(pooled) == 1 and projection.units == 32
+    linear = discriminator.get_layer("linear_sn").layer
+    assert discriminator.get_layer("label_projection_sn").layer.units == 32  # the class term: pooled features
+    assert linear.kernel.shape[0] == (4 * 4 * 32 if pool == "flatten" else 32)
+    assert len(of_type(discriminator, GlobalSumPooling2D)) == 1
     if pool == "flatten":  # swapping the image's halves moves its features: a positional head notices
         image = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
         swapped = np.concatenate([image[:, :, 16:], image[:, :, :16]], axis=2)

@@ -4,7 +4,7 @@ G: z -> Dense 4x4xC -> (C)BN -> ReLU -> three [ConvT k4 s2 (C/2, C/4, C/8) -> (C
    -> conv3x3 -> tanh. Class-conditional batch norm (a shared class embedding -> per-layer gain
    and bias, as in BigGAN) when conditional.
 D: conv3x3 C/8 -> three [conv k4 s2 (C/4, C/2, C)] (LeakyReLU 0.1) -> minibatch stddev -> conv3x3 C
-   -> flatten -> Dense(1) + projection <embed(y), h>. Every layer spectrally normalized;
+   -> flatten -> Dense(1), plus the projection <embed(y), sum-pooled h>. Every layer spectrally normalized;
    no BatchNorm and no dropout in D.
 
 Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
@@ -12,8 +12,9 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `spectral_norm`: wrap every D layer in `keras.layers.SpectralNormalization`.
 - `conditional_bn`: class-conditional BN in G; off, the class embedding is concatenated to z.
 - `mbstd_group`: group size of D's minibatch-stddev channel; 0 leaves it out.
-- `d_pool`: "flatten" (the last 4x4 features, position by position, into the linear head and the
-  projection) or "sum" (global sum pooling, as ResNet Ds do; in a D this shallow it let G tile one texture).
+- `d_pool`: what D's linear head sees: "flatten" (the last 4x4 features, position by position) or "sum"
+  (global sum pooling, as ResNet Ds do; in a D this shallow it let G tile one texture). The class
+  projection always sees the pooled features.
 - `embed_dim`: size of G's shared class embedding.
 - `g_up`: "transpose" (ConvTranspose k4 s2, DCGAN's) or "nearest" (nearest-neighbour upsampling, then a
   3x3 conv: no checkerboard artifacts, 2.25x the multiply-adds).
@@ -88,15 +89,18 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
     if group:
         h = MinibatchStdDev(group, name="mbstd")(h)
     h = layers.LeakyReLU(SLOPE)(sn_layer(layers.Conv2D(top, 3, padding="same", name="head_conv"))(h))
+    pooled = GlobalSumPooling2D(dtype="float32", name="sum_pool")(h)
     if extra.get("d_pool", "flatten") == "sum":  # position-blind: measured to let G tile one texture
-        h = GlobalSumPooling2D(dtype="float32", name="sum_pool")(h)
+        logits = sn_layer(layers.Dense(1, dtype="float32", name="linear"), dtype="float32")(pooled)
     else:  # where each feature is matters (SNGAN's standard CNN D ends the same way)
-        h = layers.Flatten(dtype="float32", name="flatten")(h)
-    logits = sn_layer(layers.Dense(1, dtype="float32", name="linear"), dtype="float32")(h)
+        flat = layers.Flatten(dtype="float32", name="flatten")(h)
+        logits = sn_layer(layers.Dense(1, dtype="float32", name="linear"), dtype="float32")(flat)
     if num_classes:
+        # The class term sees pooled features (Miyato & Koyama 2018): on flattened ones it scores each class
+        # against one spatial template, and G answered with one picture per class in a pilot.
         one_hot = OneHot(num_classes, dtype="float32", name="one_hot")(label)
-        embedded = sn_layer(layers.Dense(h.shape[-1], use_bias=False, dtype="float32", name="label_projection"),
+        embedded = sn_layer(layers.Dense(top, use_bias=False, dtype="float32", name="label_projection"),
                             dtype="float32")(one_hot)
-        projection = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, h])
+        projection = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, pooled])
         logits = layers.Add(dtype="float32", name="logits")([logits, projection])
     return keras.Model([image, label] if num_classes else image, logits, name="discriminator")
