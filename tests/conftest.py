@@ -96,3 +96,29 @@ def pytest_configure(config: pytest.Config) -> None:
 # ============================================================================
 # (end of reliability section)
 # ============================================================================
+
+
+# ============================================================================
+# Every test session gets its own gan cache (reference statistics, features,
+# the remembered failed CIFAR-10 download): nothing leaks in from the user's
+# ~/.cache/gan-studio, and a test that simulates an offline download does not
+# make the next test see a "failed a moment ago" marker. Tests that need a
+# private cache still set GAN_CACHE_DIR themselves.
+# ============================================================================
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_gan_cache(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GAN_CACHE_DIR", str(tmp_path_factory.mktemp("gan-cache")))
+    yield
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_download_failure():
+    """A test that simulated a failed download leaves its marker; the next test starts clean."""
+    yield
+    from gan.data import _download_marker
+
+    _download_marker().unlink(missing_ok=True)
