@@ -36,6 +36,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "sngan128-ttur": ("sngan-cpu", {"g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
     "sngan192": ("sngan-cpu", {"extra": {"g_channels": 192, "d_channels": 192}}),
     "sngan128-nombstd": ("sngan-cpu", {"extra": {"mbstd_group": 0}}),
+    "sngan128-ms": ("sngan-cpu", {"mode_seeking": 1.0}),
 }
 # Runs of earlier recipes, kept in the table (their D differs: see benchmarks/PILOT.md).
 EARLIER = {

@@ -46,6 +46,7 @@ class TrainConfig:
     ema: float | None = None  # EMA decay of the generator weights; 0 = off
     bn_reestimate: int | None = None  # batches that re-estimate the EMA generator's BatchNorm statistics; 0 = off
     lr_decay: str | None = None  # "linear": both learning rates fall linearly to 0 over the planned steps
+    mode_seeking: float | None = None  # weight of MSGAN's mode-seeking term in G's loss; 0 = off
     image_size: int = 32
     limit: int | None = None  # use at most this many training images
     holdout: int = 0  # images kept out of training (stratified), recorded in holdout.json: honest test images
@@ -102,6 +103,8 @@ class TrainConfig:
         check(0 <= self.instance_noise <= 2, f"instance_noise must be in [0, 2], got {self.instance_noise}")
         check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
+        check(self.mode_seeking is None or 0 <= self.mode_seeking <= 100,
+              f"mode_seeking must be in [0, 100], got {self.mode_seeking}")
         check(self.bn_reestimate is None or (isinstance(self.bn_reestimate, int) and 0 <= self.bn_reestimate <= 10_000),
               f"bn_reestimate must be a whole number in [0, 10000], got {self.bn_reestimate}")
         check(self.lr_decay is None or self.lr_decay in LR_DECAYS,

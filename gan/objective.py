@@ -132,10 +132,25 @@ class GAN:
         return loss_real + loss_fake, metrics
 
     def g_loss(self, labels, noise_std):
-        """Generator loss for a batch the size of `labels`; returns (loss, metrics)."""
-        fake = self._fake(ops.shape(labels)[0], labels)
-        loss = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
-        return loss, {"g_loss": loss}
+        """Generator loss for a batch the size of `labels`; returns (loss, metrics).
+
+        With `mode_seeking` = lambda (MSGAN, Mao et al. 2019), the batch is two halves drawn for the
+        same labels and lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2|) is added: a conditional G
+        that ignores z (every sample of a class one picture) pays for it.
+        """
+        if not self.config.mode_seeking:
+            fake = self._fake(ops.shape(labels)[0], labels)
+            loss = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
+            return loss, {"g_loss": loss}
+        half = ops.shape(labels)[0] // 2
+        labels = ops.concatenate([labels[:half], labels[:half]], axis=0)
+        z = keras.random.normal((2 * half, self.config.latent_dim), seed=self.rng)
+        fake = self.generator(self._g_inputs(z, labels), training=True)
+        adversarial = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
+        fake32 = ops.cast(fake, "float32")
+        ratio = ops.mean(ops.abs(fake32[:half] - fake32[half:])) / ops.mean(ops.abs(z[:half] - z[half:]))
+        seeking = self.config.mode_seeking / (ratio + 1e-5)
+        return adversarial + seeking, {"g_loss": adversarial, "mode_seeking": seeking}
 
     def update_ema(self, decay) -> None:
         """EMA of G's trainable weights; buffers (BN statistics) are copied as they are."""

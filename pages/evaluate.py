@@ -154,7 +154,7 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
     if not names:
         st.warning("Choose at least one metric.")
         return
-    if source is not None:
+    if source is not None and source != _trained_on(run):  # the run's own data is as trusted as the run
         try:
             source = security.check_data_source(source)
         except security.NotAllowedError as e:
@@ -163,9 +163,9 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
                        + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
                        + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
             return
-        if source == "cifar10" and ui.cifar10_problem():
-            st.error(f"Cannot evaluate: {ui.shown(ui.cifar10_problem())}", icon=":material/error:")
-            return
+    if source == "cifar10" and ui.cifar10_problem():
+        st.error(f"Cannot evaluate: {ui.shown(ui.cifar10_problem())}", icon=":material/error:")
+        return
     if cap is not None:
         n = min(n or cap, cap)
     try:

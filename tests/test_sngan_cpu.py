@@ -222,3 +222,26 @@ def test_trains_on_both_backends_with_and_without_classes(tmp_path, backend, fla
     frame = run.metrics()
     assert list(frame["step"]) == [2, 4] and np.isfinite(frame["g_loss"]).all()
     assert run.config().conditional == (not flags)
+
+
+def test_mode_seeking_charges_a_generator_that_ignores_z():
+    """The term is lambda / (image gap / z gap) over pairs drawn for the same labels: large when G ignores z."""
+    import keras
+
+    labels = keras.ops.convert_to_tensor((np.arange(8) % CLASSES).astype(np.int32))
+    gan = GAN(config(mode_seeking=1.0), CLASSES, total_steps=10)
+    _, varied = gan.g_loss(labels, 0.0)
+    project = gan.generator.get_layer("project")
+    project.kernel.assign(project.kernel * 0.0)  # z no longer reaches the image
+    _, blind = gan.g_loss(labels, 0.0)
+    assert float(blind["mode_seeking"]) > 100 * float(varied["mode_seeking"])
+    plain = GAN(config(mode_seeking=0.0), CLASSES, total_steps=10)
+    assert "mode_seeking" not in plain.g_loss(labels, 0.0)[1]
+
+
+def test_z_in_bn_switch_feeds_z_to_every_conditional_norm():
+    plain, _ = build_models(config(), CLASSES)
+    skip_z, _ = build_models(config(extra={"z_in_bn": True}), CLASSES)
+    norms = of_type(skip_z, ConditionalBatchNorm)
+    assert norms and all(n.gain_kernel.shape[0] == 128 + 128 for n in norms)  # class embedding + z
+    assert all(n.gain_kernel.shape[0] == 128 for n in of_type(plain, ConditionalBatchNorm))

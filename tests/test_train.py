@@ -49,7 +49,7 @@ def test_tiny_run_leaves_a_valid_run_directory(tmp_path, tiny_npz):
         assert np.isfinite(frame[column]).all(), column
     assert [p.name for p in run.sample_grids()] == ["epoch_0001.png", "epoch_0002.png"]
     grid = Image.open(run.sample_grids()[-1])
-    assert grid.size == (8 * 34 + 2, 8 * 34 + 2)
+    assert grid.size == (3 * 34 + 2, 8 * 34 + 2)  # one column per class (3), eight rows
     assert read_meta(run.checkpoint_path)["step"] == 8
     assert run.config().conditional is True and run.class_names() == ["0", "1", "2"]
     assert not list(run.path.rglob("*.tmp*"))

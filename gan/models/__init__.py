@@ -70,7 +70,7 @@ def build_models(config: TrainConfig, num_classes: int) -> tuple[keras.Model, ke
 
 _DCGAN_DEFAULTS = dict(
     conditional=False, batch_size=128, latent_dim=100, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999,
-    loss="bce", d_steps=1, dropout=0.3, augment="", ema=0.0, bn_reestimate=0, lr_decay="none",
+    loss="bce", d_steps=1, dropout=0.3, augment="", ema=0.0, bn_reestimate=0, lr_decay="none", mode_seeking=0.0,
 )
 
 
@@ -106,7 +106,7 @@ def _strong() -> Preset:
         dict(
             conditional=True, batch_size=64, latent_dim=128, g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.999,
             loss="hinge", d_steps=2, dropout=0.0, augment="color,translation,cutout", ema=0.999,
-            bn_reestimate=0, lr_decay="none",
+            bn_reestimate=0, lr_decay="none", mode_seeking=0.0,
             extra=dict(g_channels=256, d_channels=128, spectral_norm=True, conditional_bn=True, embed_dim=128),
         ),
     )
@@ -116,6 +116,7 @@ def _strong() -> Preset:
 SNGAN_CPU_DEFAULTS = dict(
     conditional=True, batch_size=64, latent_dim=128, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999,
     loss="hinge", d_steps=1, dropout=0.0, augment="", ema=0.999, bn_reestimate=20, lr_decay="linear",
+    mode_seeking=0.0,
     extra=dict(g_channels=128, d_channels=128, spectral_norm=True, conditional_bn=True, mbstd_group=4,
                embed_dim=128, d_pool="flatten", g_up="transpose"),
 )

@@ -16,6 +16,8 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
   (global sum pooling, as ResNet Ds do; in a D this shallow it let G tile one texture). The class
   projection always sees the pooled features.
 - `embed_dim`: size of G's shared class embedding.
+- `z_in_bn`: condition every conditional BN on [class embedding, z] (BigGAN's skip-z), so z reaches
+  every layer and not only the first, where class conditioning at every layer drowned it out.
 - `g_up`: "transpose" (ConvTranspose k4 s2, DCGAN's) or "nearest" (nearest-neighbour upsampling, then a
   3x3 conv: no checkerboard artifacts, 2.25x the multiply-adds).
 """
@@ -52,6 +54,8 @@ def build_generator(config: TrainConfig, num_classes: int) -> keras.Model:
         embedding = layers.Embedding(num_classes, extra.get("embed_dim", 128), name="label_embedding")(label)
         if not extra.get("conditional_bn", True):
             h, embedding = layers.Concatenate()([z, embedding]), None
+        elif extra.get("z_in_bn", False):  # BigGAN's skip-z: every layer's gain and bias also see z
+            embedding = layers.Concatenate(name="class_and_z")([embedding, z])
     h = layers.Dense(BOTTOM * BOTTOM * channels, use_bias=False, name="project")(h)
     h = _norm_relu(layers.Reshape((BOTTOM, BOTTOM, channels))(h), embedding, "bn0")
     size, i = BOTTOM, 0
