@@ -125,9 +125,12 @@ class Trainer:
         problem = None if resume else run.new_run_problem()
         if replicas.any_process(problem is not None):
             raise RunError(problem or f"{run.path} is not empty on another process: a new run needs an empty folder")
-        if resume and not replicas.any_process(found):
-            raise RunError(f"nothing to resume in {run.path}: it has no checkpoint (the run stopped before its "
-                           "first one); start a new run in a new folder")
+        saved = run.generator_path.exists() or run.evals_path.exists()  # what a restart from 0 would destroy
+        if resume and not replicas.any_process(found) and replicas.any_process(saved):
+            raise RunError(f"cannot resume {run.path}: its checkpoint is missing, and starting again would "
+                           "overwrite its trained generator; train a new run in a new folder")
+        if resume and not found:
+            log.info("%s stopped before its first checkpoint: starting it from step 0", run.name)
         if resume and replicas.any_process(found) and replicas.any_process(not found):
             raise RunError(f"some processes cannot read {run.checkpoint_path}: the run folder must be on a "
                            "filesystem every process sees")

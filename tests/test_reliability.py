@@ -48,11 +48,9 @@ def start_trainer(run_dir: Path, data: Path, resume: bool, log: Path, steps: int
                   preexec_fn=None) -> subprocess.Popen:
     """The trainer as the app starts it. `--no-jit`: an XLA compile costs ~20 s of CPU per start
     here, and what is under test (the files the loop writes) does not depend on it."""
-    args = [sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny",
-            "--batch-size", str(BATCH), "--checkpoint-every", str(CHECKPOINT_EVERY), "--log-every", "1",
-            "--steps", str(steps), "--run-dir", str(run_dir), "--quiet", "--no-jit"]
-    if resume:
-        args.append("--resume")
+    settings = ["--resume"] if resume else ["--data", str(data), "--preset", "tiny", "--batch-size", str(BATCH)]
+    args = [sys.executable, "-m", "gan", "train", *settings, "--checkpoint-every", str(CHECKPOINT_EVERY),
+            "--log-every", "1", "--steps", str(steps), "--run-dir", str(run_dir), "--quiet", "--no-jit"]
     with open(log, "ab") as out:
         return subprocess.Popen(args, env=ENV, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=preexec_fn)
@@ -289,8 +287,9 @@ def test_any_failed_write_fails_the_run_with_one_line(tmp_path, tiny_data, monke
     assert no_temp_files(run)
 
 
-def test_unexpected_error_mid_run_is_recorded_as_failed(tmp_path, tiny_data, monkeypatch):
-    """A bug or an out-of-memory inside the loop surfaces as is, and status.json says why the run ended."""
+def test_unexpected_error_mid_run_is_recorded_as_failed(tmp_path, tiny_data, monkeypatch, capsys):
+    """A bug or an out-of-memory inside the loop is one error line (exit 1), and status.json says why the run
+    ended; GAN_DEBUG=1 lets it surface as is."""
     import gan.steps
 
     real = gan.steps.make_train_step
@@ -312,11 +311,15 @@ def test_unexpected_error_mid_run_is_recorded_as_failed(tmp_path, tiny_data, mon
 
     monkeypatch.setattr(gan.steps, "make_train_step", make_failing_step)
     run = Run(tmp_path / "run")
-    with pytest.raises(MemoryError):
-        train_in_process(run.path, tiny_data, 6)
+    assert train_in_process(run.path, tiny_data, 6) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: unexpected MemoryError: out of memory allocating 4.00GiB (set GAN_DEBUG=1 for the traceback)")
     status = run.status()
     assert status["state"] == FAILED and status["error"] == "MemoryError: out of memory allocating 4.00GiB"
     assert read_meta(run.checkpoint_path)["step"] == CHECKPOINT_EVERY
+    monkeypatch.setenv("GAN_DEBUG", "1")
+    with pytest.raises(MemoryError):
+        train_in_process(tmp_path / "again", tiny_data, 6)
 
 
 def test_refused_resume_leaves_the_old_status_alone(tmp_path, tiny_data, capsys):

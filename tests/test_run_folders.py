@@ -106,8 +106,18 @@ def test_resume_without_a_checkpoint_refuses_and_keeps_the_trained_generator(tmp
     before = snapshot(run_dir)
     capsys.readouterr()
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--quiet"]) == 2
-    assert "no checkpoint" in one_error_line(capsys)
+    assert "checkpoint is missing" in one_error_line(capsys)
     assert snapshot(run_dir) == before
+
+
+def test_resume_of_a_run_that_saved_nothing_yet_starts_it_from_the_beginning(tmp_path, data):
+    """Killed before its first checkpoint: no generator, nothing to lose, so resume trains it from step 0."""
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    for saved in (Run(run_dir).checkpoint_path, Run(run_dir).generator_path):
+        saved.unlink()
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "2", "--quiet"]) == 0
+    assert Run(run_dir).status()["step"] == 2 and Run(run_dir).generator_path.is_file()
 
 
 @pytest.mark.parametrize("flags", [["--data", "/no/such/data"], ["--g-lr", "0.01"], ["--preset", "seed"],
