@@ -83,6 +83,8 @@ def _add_train(sub) -> None:
     p.add_argument("--bn-reestimate", type=int, help="batches that re-estimate the EMA generator's BatchNorm "
                    "statistics before it is sampled or saved (0 = off)")
     p.add_argument("--lr-decay", choices=["none", "linear"], help="linear: learning rates fall to 0 by the last step")
+    p.add_argument("--mode-seeking", type=float, help="weight of MSGAN's mode-seeking term, which makes a G that "
+                   "ignores z pay (0 = off; sngan-cpu: 1)")
     p.add_argument("--limit", type=_positive_int, help="use at most this many training images (default: all)")
     p.add_argument("--holdout", type=int, help="keep this many images out of training, spread over the classes, "
                    "and record which in holdout.json: test images for CAS and augmentation gain (default 0)")

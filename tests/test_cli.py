@@ -107,3 +107,16 @@ def test_every_train_option_says_what_it_does():
     train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
     undocumented = [a.option_strings for a in train._actions if a.option_strings and not a.help]
     assert not undocumented
+
+
+def test_every_config_switch_of_the_cpu_preset_has_a_flag():
+    """The switches the issue asks for can be set from the command line, not only from a --config file."""
+    from gan.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--run-dir", "r", "--mode-seeking", "0.5", "--bn-reestimate", "0",
+                              "--lr-decay", "none", "--ema", "0", "--augment", "translation", "--holdout", "10",
+                              "--eval-every", "100", "--eval-metric", "ifd_cifar5k", "--keep-best", "--jit"])
+    assert (args.mode_seeking, args.bn_reestimate, args.lr_decay, args.ema, args.augment, args.holdout) == (
+        0.5, 0, "none", 0.0, "translation", 10)
+    assert args.eval_metric == "ifd_cifar5k" and args.keep_best is True and args.jit is True
