@@ -112,7 +112,8 @@ class GAN:
 
     def _discriminate(self, images, labels, noise_std):
         images = diff_augment(images, self.config.augment_ops, self.rng)
-        images = images + noise_std * keras.random.normal(ops.shape(images), seed=self.rng)
+        if self.config.instance_noise:  # static: a run without it draws no noise at all
+            images = images + noise_std * keras.random.normal(ops.shape(images), seed=self.rng)
         return ops.cast(self.discriminator(self._d_inputs(images, labels), training=True), "float32")
 
     def d_loss(self, real, labels, noise_std):
