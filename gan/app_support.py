@@ -739,7 +739,7 @@ def free_disk(limits: Limits) -> list[str]:
         with contextlib.suppress(RunError, OSError):
             delete_run(run)
             deleted.append(run.name)
-    used_uploads = {_run_data(run) for run in list_runs(root)}
+    used_uploads = {run_data(run) for run in list_runs(root)}
     for upload in sorted((root / UPLOADS).glob("*.zip"), key=lambda p: p.stat().st_mtime):
         if str(upload.resolve()) not in used_uploads and (deleted or disk_usage(root) > budget):
             upload.unlink(missing_ok=True)
@@ -748,7 +748,8 @@ def free_disk(limits: Limits) -> list[str]:
     return deleted
 
 
-def _run_data(run: Run) -> str | None:
+def run_data(run: Run) -> str | None:
+    """The data source a run trained on (config.json's `data`), or None when its config is unreadable."""
     try:
         return run.config().data
     except (OSError, ValueError):

@@ -493,7 +493,9 @@ OFFLINE_HELP = (f"set {CIFAR10_ENV} to a local copy (a .zip or folder of <class>
 
 
 def _download_marker() -> Path:
-    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio") / "cifar10-download-failed"
+    from gan.files import cache_dir
+
+    return cache_dir() / "cifar10-download-failed"
 
 
 def local_cifar10() -> Path | None:

@@ -67,6 +67,12 @@ def atomic_write_json(path: str | Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
+def cache_dir() -> Path:
+    """Where computed things are cached (reference statistics, features, a failed download):
+    `$GAN_CACHE_DIR`, else `~/.cache/gan-studio`."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio")
+
+
 def read_json(path: str | Path, default: Any = None) -> Any:
     """The JSON in `path`, or `default` when it is missing or unreadable."""
     try:

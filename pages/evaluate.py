@@ -130,7 +130,7 @@ def evaluate_form(run: Run, shipped: bool) -> None:
                                   + (f" Capped at {cap} in this demo." if cap else "")))
         source = None
         if not security.demo_mode():  # a public deployment reads no server paths
-            trained_on = _trained_on(run)
+            trained_on = ui.run_data(run) or "cifar10"
             source = st.text_input(
                 "Reference data", trained_on, key=f"evaluate_source_{run.name}",
                 help="The real images to compare with: cifar10, a folder or .zip of <class>/<image>, or an .npz, "
@@ -141,20 +141,14 @@ def evaluate_form(run: Run, shipped: bool) -> None:
         run_evaluation(run, shipped, chosen, None if n is None else int(n), cap, source)
 
 
-def _trained_on(run: Run) -> str:
-    try:
-        return run.config().data
-    except (OSError, ValueError):
-        return "cifar10"
-
-
 def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap: int | None,
                    source: str | None = None) -> None:
     """Check, compute (one at a time per server), then save and rerun, or show the scores unsaved."""
     if not names:
         st.warning("Choose at least one metric.")
         return
-    if source is not None and source != _trained_on(run):  # the run's own data is as trusted as the run
+    trained_on = ui.run_data(run) or "cifar10"  # the run's own data is as trusted as the run
+    if source is not None and source != trained_on:
         try:
             source = security.check_data_source(source)
         except security.NotAllowedError as e:

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from gan.files import cache_dir
 from gan.metrics.frechet import feature_stats, frechet_distance
 
 log = logging.getLogger("gan.metrics")
 
 MAX_ROWS = 20_000  # stored real features/probabilities, for KID, precision/recall and floors
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio")
 
 
 def fingerprint(images: np.ndarray, labels: np.ndarray | None = None) -> str:
