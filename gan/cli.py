@@ -113,6 +113,13 @@ def _add_train(sub) -> None:
 RESUMABLE = frozenset({"epochs", "steps", "log_every", "checkpoint_every", "eval_every", "jit"})
 
 
+def _same_setting(name: str, given, saved) -> bool:
+    """Whether a flag repeats the run's own setting, so the command that started a run also resumes it."""
+    if name == "data" and given and saved:
+        return str(given) == str(saved) or Path(given).expanduser().resolve() == Path(saved).expanduser().resolve()
+    return given == saved
+
+
 def _train(args) -> int:
     from gan.runs import Run
     from gan.trainer import Trainer
@@ -126,14 +133,14 @@ def _train(args) -> int:
     if args.resume:
         if args.config:
             raise CliError("--config starts a new run; --resume continues one with its own config.json")
-        refused = sorted(set(fields) - RESUMABLE)
+        if not run.exists():
+            raise CliError(f"nothing to resume in {run.path}: no config.json")
+        config = run.config()
+        refused = sorted(k for k in set(fields) - RESUMABLE if not _same_setting(k, fields[k], getattr(config, k)))
         if refused:
             flags = ", ".join("--" + name.replace("_", "-") for name in refused)
             raise CliError(f"--resume continues the run with its own settings; it cannot change {flags} "
                            f"(it can change {', '.join('--' + n.replace('_', '-') for n in sorted(RESUMABLE))})")
-        if not run.exists():
-            raise CliError(f"nothing to resume in {run.path}: no config.json")
-        config = run.config()
         if "epochs" in fields:  # --epochs N means N epochs in all, whatever length the run had before
             config.epochs, config.steps = fields.pop("epochs"), None
         for key, value in fields.items():

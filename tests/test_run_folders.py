@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -188,3 +189,12 @@ def test_stop_signals_only_the_lock_holder_never_the_pid_in_status(tmp_path):
         assert bystander.poll() is None
     finally:
         bystander.kill()
+
+
+def test_the_command_that_started_a_run_resumes_it(tmp_path, data, monkeypatch):
+    """Repeating a run's own settings with --resume is not a change; a relative --data path is the same path."""
+    monkeypatch.chdir(tmp_path)
+    start = ["train", "--data", os.path.relpath(data, tmp_path), "--run-dir", "run", *TINY]
+    assert main([*start, "--steps", "2"]) == 0
+    assert main([*start, "--steps", "4", "--resume"]) == 0
+    assert Run(tmp_path / "run").status()["step"] == 4
