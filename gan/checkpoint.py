@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.files import atomic_write
+from gan.errors import first_line
 
 
 class CheckpointError(ValueError):
@@ -64,7 +65,7 @@ def read_meta(path: str | Path) -> dict:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
     except _UNREADABLE as e:
-        raise CheckpointError(f"unreadable checkpoint {path}: {_one_line(e)}") from None
+        raise CheckpointError(f"unreadable checkpoint {path}: {first_line(e)}") from None
     shapes = meta.get("shapes") if isinstance(meta, dict) else None
     step = meta.get("step") if isinstance(meta, dict) else None
     if not (isinstance(step, int) and step >= 0 and isinstance(shapes, list)
@@ -98,13 +99,9 @@ def load_checkpoint(path: str | Path, variables: list) -> dict:
     except _UNREADABLE as e:
         if isinstance(e, CheckpointError):
             raise
-        raise CheckpointError(f"unreadable checkpoint {path}: {_one_line(e)}") from None
+        raise CheckpointError(f"unreadable checkpoint {path}: {first_line(e)}") from None
     for array, variable in zip(arrays, variables, strict=True):
         # Numbers of another width (a seed saved as uint32 by JAX, int64 by TF) take the variable's type.
         variable.assign(array.astype(variable.dtype, copy=False))
     return meta
 
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:200]

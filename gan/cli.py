@@ -14,17 +14,13 @@ import sys
 from pathlib import Path
 
 from gan.config import LIVE_METRICS, TrainConfig
-from gan.errors import first_line
+from gan.errors import CliError, first_line
 from gan.metrics.cli import add_evaluate, add_train_classifier
 from gan.models import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
 MAX_SAMPLES = 100_000  # images one `sample` call makes (about 300 MB at 32x32)
 CONFINE_ENV = "GAN_CONFINE_DATA"  # "1": train reads data only inside GAN_DATA_ROOTS (the app sets both)
-
-
-class CliError(Exception):
-    """Bad input; the message is printed as one line and the exit code is 2."""
 
 
 class _Parser(argparse.ArgumentParser):

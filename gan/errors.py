@@ -9,3 +9,7 @@ def first_line(error: BaseException) -> str:
     Keras, TensorFlow and JAX errors often run to pages; the first line is the part a user can act on.
     """
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+class CliError(Exception):
+    """Bad input to a command; `python -m gan` prints it as one `error:` line and exits 2."""

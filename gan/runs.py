@@ -18,16 +18,32 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from gan.config import TrainConfig
 from gan.files import atomic_write_bytes, atomic_write_json, read_json, temp_files
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RUNNING, STOPPED, FINISHED, FAILED, CRASHED = "running", "stopped", "finished", "failed", "stopped unexpectedly"
 
+EVAL_COLUMNS = ("step", "metric", "value", "n", "reference", "extractor", "time")  # evals.csv, long format
 METRIC_COLUMNS = (
     "step", "epoch", "time", "d_loss_real", "d_loss_fake", "g_loss",
     "d_real_mean", "d_fake_mean", "real_acc", "fake_acc", "imgs_per_s",
 )
+
+
+class Score(Protocol):
+    """What evals.csv records of one measurement (gan.metrics.Result is one)."""
+
+    metric: str
+    value: float
+    floor: float  # the same measurement on real images; nan where it has no meaning
+    n: int
+    reference: str
+    extractor: str
 
 
 class RunError(ValueError):
@@ -263,8 +279,66 @@ class Run:
         frame = pd.DataFrame(self.metric_rows(), columns=list(METRIC_COLUMNS))
         return frame.apply(pd.to_numeric, errors="coerce")
 
+    # --- evals.csv: scores, one row each, and a `<metric>_floor` row beside each score that has a floor ---
+    def append_evals(self, step: int, scores: Sequence[Score]) -> None:
+        """Append `scores` (header once), in one write: a reader never sees half a measurement."""
+        import math
+
+        new = not self.evals_path.exists() or self.evals_path.stat().st_size == 0
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if new:
+            writer.writerow(EVAL_COLUMNS)
+        now = f"{time.time():.3f}"
+        for s in scores:
+            writer.writerow([step, s.metric, f"{s.value:.6g}", s.n, s.reference, s.extractor, now])
+            if math.isfinite(s.floor):
+                writer.writerow([step, f"{s.metric}_floor", f"{s.floor:.6g}", s.n, s.reference, s.extractor, now])
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.evals_path, "a") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def evals(self) -> pd.DataFrame:
+        """evals.csv with numeric step/value/n/time; empty (with its columns) when there is none.
+
+        A last line still being appended, a foreign layout and rows without a number are dropped
+        rather than failing whoever reads it (the app reads while the trainer writes).
+        """
+        import pandas as pd
+
+        empty = pd.DataFrame(columns=list(EVAL_COLUMNS))
+        try:
+            text = self.evals_path.read_text()
+        except (OSError, UnicodeDecodeError):
+            return empty
+        text = text[:text.rfind("\n") + 1]  # whole lines only
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype={"metric": str, "reference": str, "extractor": str})
+        except Exception:  # empty or foreign file
+            return empty
+        if not {"step", "metric", "value"} <= set(frame.columns):
+            return empty
+        for column in EVAL_COLUMNS:
+            if column not in frame:
+                frame[column] = None
+        for column in ("step", "value", "n", "time"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        return frame.dropna(subset=["step", "metric", "value"]).reset_index(drop=True)
+
+    # --- sample grids: samples/epoch_<NNN>.png, one per epoch --------------------------------------
+    def grid_path(self, epoch: int) -> Path:
+        return self.samples_dir / f"epoch_{epoch:04d}.png"
+
     def sample_grids(self) -> list[Path]:
-        return sorted(self.samples_dir.glob("epoch_*.png"))
+        return sorted(self.samples_dir.glob("epoch_*.png"), key=grid_epoch)
+
+
+def grid_epoch(path: str | Path) -> int:
+    """The epoch a sample grid shows, from its name (`grid_path`); -1 for a name of another form."""
+    digits = Path(path).stem.removeprefix("epoch_")
+    return int(digits) if digits.isdigit() else -1
 
 
 RUN_MARKERS = ("config.json", "status.json", "train.log")  # any one makes a folder a run (maybe a failed one)

@@ -229,7 +229,7 @@ class Trainer:
 
             images = generate(prepare_sampler(), fixed_z, fixed_labels if gan.num_classes else None)
             if writer:
-                save_png(run.samples_dir / f"epoch_{epoch:04d}.png", make_grid(images, grid_columns))
+                save_png(run.grid_path(epoch), make_grid(images, grid_columns))
 
         stopping = False
         with _StopFlag() as stop:

@@ -21,7 +21,7 @@ import streamlit as st
 from gan import app_support as ui
 from gan import security
 from gan.models import DEFAULT_PRESET, preset_description, preset_names
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, list_runs
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs
 from gan.security import NotAllowedError
 
 SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
@@ -397,7 +397,7 @@ def grids(name: str) -> None:
             return
         st.markdown("**Fixed-noise samples** (the same latents every epoch; one column per class when "
                     "the model is conditional)")
-        epochs = [int(p.stem.split("_")[-1]) for p in paths]
+        epochs = [grid_epoch(p) for p in paths]
         key, pinned = f"train_grid_epoch_{name}", f"train_grid_pinned_{name}"
         if len(paths) > 1:
             if not st.session_state.get(pinned) or st.session_state.get(key) not in epochs:

@@ -433,7 +433,7 @@ def add_grid(run_dir: Path, epoch: int) -> None:
 
     from gan.runs import Run
 
-    Image.new("RGB", (34, 34), (epoch * 40 % 256, 80, 160)).save(Run(run_dir).samples_dir / f"epoch_{epoch:04d}.png")
+    Image.new("RGB", (34, 34), (epoch * 40 % 256, 80, 160)).save(Run(run_dir).grid_path(epoch))
 
 
 def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def add_evaluate(sub) -> None:
 
 def _evaluate(args) -> int:
     from gan import metrics
-    from gan.cli import CliError
+    from gan.errors import CliError
     from gan.runs import Run
 
     names = [metrics.ALIASES.get(m.strip(), m.strip()) for m in args.metrics.split(",") if m.strip()]
@@ -69,7 +69,7 @@ def add_train_classifier(sub) -> None:
 
 
 def _train_classifier(args) -> int:
-    from gan.cli import CliError
+    from gan.errors import CliError
     from gan.data import load_dataset
     from gan.metrics.classifier import train_classifier
 
