@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan import app_support as ui
-from gan import security
+from studio import messages, models, policy, scores
 
 
 def home() -> None:
@@ -17,13 +16,13 @@ def home() -> None:
     st.write("GAN Studio trains generative adversarial networks on CIFAR-10 or your own images and lets you "
              "watch them learn, live. Then explore what a generator has learned, set its images beside the "
              "real ones, and export as many as you need.")
-    device, has_gpu = ui.device_line()
+    device, has_gpu = messages.device_line()
     if has_gpu:
         st.caption(f":material/memory: Computing on **{device}**.")
     else:
         st.caption(":material/memory: Computing on the **CPU**. Sampling is quick; training is 10-100x "
                    "faster on a GPU (`python -m gan train ...` on a GPU box, then copy the run folder here).")
-    run = ui.pick_model()
+    run = models.pick_model()
     if run is None:
         return
     _model_card(run)
@@ -35,9 +34,9 @@ def home() -> None:
     saved = run.path / "samples.png"  # a shipped model's grid shows at once, while TensorFlow loads
     if seed == 0 and saved.is_file() and "home_model_loaded" not in st.session_state:
         slot.image(str(saved), caption="Samples saved with the model (fresh ones are on their way)", width=720)
-    grid = ui.class_grid(run, seed=seed)
+    grid = models.class_grid(run, seed=seed)
     st.session_state["home_model_loaded"] = True
-    info = ui.model_info(run, ui.load_model(run))
+    info = models.model_info(run, models.load_model(run))
     caption = f"{len(info.class_names) * 8 if info.num_classes else 64} fresh samples, seed {seed}"
     caption += ": one column per class" if info.num_classes else ""
     slot.image(grid, caption=caption, width=720, output_format="PNG")
@@ -56,15 +55,15 @@ def _model_card(run) -> None:
     trained = f"epoch {status.get('epoch', '?')}" if step is not None else planned
     cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.get('state')}"
                    if step is not None else "The shipped checkpoint's planned length.")
-    headlines = ui.headline_scores(run)
+    headlines = scores.headline_scores(run)
     if headlines:
         for col, (label, value, compared, meaning) in zip(st.columns(len(headlines)), headlines, strict=True):
             col.metric(label, value, help=meaning)
             col.caption(compared)
         with st.expander("All scores"):
-            scores = ui.evals_summary(run)
+            summary = scores.evals_summary(run)
             st.dataframe([{"metric": name, "value": value, "real-data floor": floor}
-                          for name, (value, floor) in scores.items()], hide_index=True)
+                          for name, (value, floor) in summary.items()], hide_index=True)
             st.caption("Each score is on 10,000 samples unless its name says otherwise; the floor is the same "
                        "score for real images. The Evaluate page explains and compares them.")
     else:
@@ -82,9 +81,9 @@ def pages() -> list:
     ]
 
 
-st.set_page_config(page_title="GAN Studio", page_icon=ui.page_icon(), layout="wide")
+st.set_page_config(page_title="GAN Studio", page_icon=messages.page_icon(), layout="wide")
 page = st.navigation(pages())
-if security.demo_mode():
-    st.sidebar.caption(f":material/shield: {ui.demo_summary(security.limits())}")
-with ui.friendly_errors(page.title):
+if policy.demo_mode():
+    st.sidebar.caption(f":material/shield: {messages.demo_summary(policy.limits())}")
+with messages.friendly_errors(page.title):
     page.run()

@@ -11,11 +11,11 @@ import platform
 import statistics
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
 from gan.backend import default_jit
+from gan.files import REPO_ROOT
 
 
 def device_name() -> str:
@@ -99,7 +99,7 @@ def bench_config(config, steps: int = 20, warmup: int = 3) -> dict:
     }
 
 
-REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_reference.py"
+REFERENCE = REPO_ROOT / "benchmarks" / "seed_reference.py"
 HEADER = ("| code | preset | XLA | batch | D steps | train images/s | vs reference | step ms | compile s "
           "| sample 64 ms | G params | D params |")
 

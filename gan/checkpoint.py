@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan.files import atomic_write
 from gan.errors import first_line
+from gan.files import atomic_write
 
 
 class CheckpointError(ValueError):

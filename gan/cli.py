@@ -16,7 +16,7 @@ from pathlib import Path
 from gan.config import LIVE_METRICS, TrainConfig
 from gan.errors import CliError, first_line
 from gan.metrics.cli import add_evaluate, add_train_classifier
-from gan.models import DEFAULT_PRESET
+from gan.presets import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
 MAX_SAMPLES = 100_000  # images one `sample` call makes (about 300 MB at 32x32)
@@ -39,7 +39,7 @@ def _positive_int(text: str) -> int:
 
 
 def _preset_help() -> str:
-    from gan.models import preset_description, preset_names
+    from gan.presets import preset_description, preset_names
 
     lines = [f"{name}: {preset_description(name)}" for name in preset_names()]
     return f"model preset (default {DEFAULT_PRESET}). " + " | ".join(lines)

@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan.errors import ConfigError  # noqa: F401  (re-exported: where callers look for it)
+
 LOSSES = ("bce", "hinge")
 LR_DECAYS = ("none", "linear")
 LIVE_METRICS = ("fd_cifar2k", "ifd_cifar5k")  # what the trainer may score itself with (names of gan.metrics)
 AUGMENT_OPS = ("color", "translation", "cutout")
-
-
-class ConfigError(ValueError):
-    """An invalid setting; str(e) is one line meant for the user."""
 
 
 @dataclass
@@ -27,7 +25,7 @@ class TrainConfig:
     """Everything a training run needs. Unset (None) fields take the preset's defaults."""
 
     data: str = "cifar10"
-    preset: str = "sngan-cpu"  # gan.models.DEFAULT_PRESET
+    preset: str = "sngan-cpu"  # gan.presets.DEFAULT_PRESET
     conditional: bool | None = None
     epochs: int = 50
     steps: int | None = None  # stop after this many steps in total (overrides epochs)
@@ -68,7 +66,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill unset fields from the preset and validate; returns a new config."""
-        from gan.models import get_preset
+        from gan.presets import get_preset
 
         preset = get_preset(self.preset)
         values = dataclasses.asdict(self)

@@ -13,3 +13,7 @@ def first_line(error: BaseException) -> str:
 
 class CliError(Exception):
     """Bad input to a command; `python -m gan` prints it as one `error:` line and exits 2."""
+
+
+class ConfigError(ValueError):
+    """An invalid setting; str(e) is one line meant for the user."""

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# The project folder (app.py, checkpoints/, runs/): the package is run from its checkout, not installed.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`.

@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gan.config import TrainConfig
-from gan.files import atomic_write_bytes, atomic_write_json, read_json, temp_files
+from gan.files import REPO_ROOT, atomic_write_bytes, atomic_write_json, read_json, temp_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +33,12 @@ METRIC_COLUMNS = (
     "step", "epoch", "time", "d_loss_real", "d_loss_fake", "g_loss",
     "d_real_mean", "d_fake_mean", "real_acc", "fake_acc", "imgs_per_s",
 )
+
+
+def runs_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the app writes runs: $GAN_RUNS_DIR, else runs/ in the project folder."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("GAN_RUNS_DIR") or REPO_ROOT / "runs")
 
 
 class Score(Protocol):
@@ -385,7 +391,7 @@ def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str]
             [sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, **(env or {})},
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=REPO_ROOT,
         )
 
 

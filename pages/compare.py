@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gan import app_support as ui
 from gan import explore, sampling, security
 from gan.runs import Run
 from gan.security import NotAllowedError
+from studio import messages, models, policy
 
 DATA_LIMIT = 5000
 PER_CLASS = 8
@@ -37,7 +37,7 @@ def _data_or_help(run: Run):
 
     config = run.config()
     source = config.data
-    demo = security.demo_mode()
+    demo = policy.demo_mode()
     if not demo:  # a public deployment must not read arbitrary server paths
         with st.expander("Data source", expanded=False):
             source = st.text_input("Training data to compare with", config.data, key=f"compare_source_{run.name}",
@@ -55,10 +55,10 @@ def _data_or_help(run: Run):
     try:
         return training_data(source, config.image_size)
     except DataError as e:
-        st.warning(f"The training data is not available: {ui.shown(str(e))}")
+        st.warning(f"The training data is not available: {messages.redacted(str(e))}")
         elsewhere = "" if demo else " Or enter where the data is now under **Data source** above."
         if source.lower() != "cifar10":
-            st.markdown(f"This model was trained on `{ui.shown(config.data)}`, which this machine cannot read."
+            st.markdown(f"This model was trained on `{messages.redacted(config.data)}`, which this machine cannot read."
                         + elsewhere)
         return None
 
@@ -95,11 +95,11 @@ def _shuffle_button(column, label: str, key: str) -> int:
 
 def main() -> None:
     st.title("Real vs generated")
-    run = ui.pick_model()
+    run = models.pick_model()
     if run is None:
         return
-    model = ui.load_model(run)
-    info = ui.model_info(run, model)
+    model = models.load_model(run)
+    info = models.model_info(run, model)
     data = _data_or_help(run)
 
     class_ids: list[int] | None = None
@@ -133,10 +133,10 @@ def neighbours(fakes: np.ndarray, data) -> None:
     if data.images.shape[1:] != query.shape:
         st.info("The training images have a different size than the generated ones; no comparison possible.")
         return
-    top, scores = explore.nearest_neighbours(query, data.images, k=8)
+    top, distances = explore.nearest_neighbours(query, data.images, k=8)
     c1.image(sampling.png_bytes(query, scale=4), caption="generated", width=128)
     captions = [f"{s:.1f} dB" + (f" - {data.class_names[data.labels[i]]}" if data.num_classes > 1 else "")
-                for i, s in zip(top, scores, strict=True)]
+                for i, s in zip(top, distances, strict=True)]
     c2.image([sampling.png_bytes(data.images[i], scale=4) for i in top], caption=captions, width=96)
 
 

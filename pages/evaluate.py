@@ -5,7 +5,7 @@ Everything shown is read from the runs' evals.csv (gan.metrics' long format), so
 Every score is drawn beside its real-vs-real floor and captioned with how it was measured: a number
 without its sample count and reference set invites comparisons that do not hold.
 
-TensorFlow is imported only when "Evaluate now" runs (gan.metrics and gan.app_support are lazy).
+TensorFlow is imported only when "Evaluate now" runs (gan.metrics and studio.scores import it lazily).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan import app_support as ui
 from gan import metrics, security
 from gan.runs import Run
+from studio import launch, messages, models, policy, scores
 
 FLASH = "evaluate_flash"  # session_state: the message to show after the rerun that follows a saved evaluation
 UNSAVED = "evaluate_unsaved"  # session_state: (run path, results frame, why not saved) of the last unsaved one
@@ -36,7 +36,7 @@ def _evaluation_lock() -> threading.Lock:
 
 def sample_cap() -> int | None:
     """Demo mode caps generated samples, so one visitor cannot hold the shared machine for long."""
-    return security.limits().max_export_images if security.demo_mode() else None
+    return policy.limits().max_export_images if policy.demo_mode() else None
 
 
 # --- charts -------------------------------------------------------------------------------------
@@ -61,32 +61,33 @@ def metric_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
 
 def history_section(run: Run) -> None:
     st.subheader(f"Scores of {run.name} over training")
-    evals = ui.read_evals(run)
-    names = ui.score_names(evals)
+    evals = run.evals()
+    names = scores.score_names(evals)
     if not names:
         st.info(f"**{run.name}** has no scores yet. Score it with **Evaluate now** below, or from a shell "
                 f"(faster on a GPU box): `{CLI_HINT.format(path=run.path)}`.", icon=":material/info:")
         return
-    latest = ui.latest_scores(evals)
-    steps = {name: ui.score_history(evals, name)["step"].nunique() for name in names}
+    latest = scores.latest_scores(evals)
+    steps = {name: scores.score_history(evals, name)["step"].nunique() for name in names}
     charted = [name for name in names if steps[name] > 1]
     once = [name for name in names if steps[name] <= 1]
     if once:  # one checkpoint: a line of one point says less than a table row
         st.dataframe(pd.DataFrame([{
             "metric": name, "value": latest[name]["value"],
             "real-data floor": latest[name]["floor"] if latest[name]["floor"] == latest[name]["floor"] else None,
-            "samples": latest[name]["n"], "step": latest[name]["step"], "better": ui.metric_hint(name).split(".")[0],
-            "reference": ui.describe_reference(latest[name].get("reference")),
-            "features": ui.extractor_words(str(latest[name].get("extractor") or ""))} for name in once]),
+            "samples": latest[name]["n"], "step": latest[name]["step"],
+            "better": scores.metric_hint(name).split(".")[0],
+            "reference": scores.describe_reference(latest[name].get("reference")),
+            "features": scores.extractor_words(str(latest[name].get("extractor") or ""))} for name in once]),
             hide_index=True, width="stretch")
         st.caption("The floor is the same score for held-out real images at the same sample count: the best a "
                    "generator can hope for.")
     cols = st.columns(2)
     for i, name in enumerate(charted):
         with cols[i % 2]:
-            st.altair_chart(metric_chart(ui.score_history(evals, name), name), width="stretch", height=280)
-            st.caption(ui.measured_caption(latest[name]))
-    per_class = ui.per_class_scores(evals, run.class_names())
+            st.altair_chart(metric_chart(scores.score_history(evals, name), name), width="stretch", height=280)
+            st.caption(scores.measured_caption(latest[name]))
+    per_class = scores.per_class_scores(evals, run.class_names())
     if not per_class.empty:
         st.markdown("**Per class** (latest): a class far above its real value has collapsed to a few pictures")
         st.dataframe(per_class, hide_index=True, width="stretch")
@@ -109,7 +110,7 @@ def catalogue_section(catalogue: list[dict]) -> None:
 
 
 def evaluate_form(run: Run, shipped: bool) -> None:
-    catalogue = ui.metric_catalogue()
+    catalogue = scores.metric_catalogue()
     ready = [row["metric"] for row in catalogue if row["missing"] is None]
     docs = {row["metric"]: row for row in catalogue}
     default = [m for m in (metrics.LIVE_METRIC, "nn_psnr1k") if m in ready][:1]
@@ -129,8 +130,8 @@ def evaluate_form(run: Run, shipped: bool) -> None:
                             help=("Fewer samples: faster, noisier, and a higher FD (the floor shows by how much)."
                                   + (f" Capped at {cap} in this demo." if cap else "")))
         source = None
-        if not security.demo_mode():  # a public deployment reads no server paths
-            trained_on = ui.run_data(run) or "cifar10"
+        if not policy.demo_mode():  # a public deployment reads no server paths
+            trained_on = launch.run_data(run) or "cifar10"
             source = st.text_input(
                 "Reference data", trained_on, key=f"evaluate_source_{run.name}",
                 help="The real images to compare with: cifar10, a folder or .zip of <class>/<image>, or an .npz, "
@@ -147,7 +148,7 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
     if not names:
         st.warning("Choose at least one metric.")
         return
-    trained_on = ui.run_data(run) or "cifar10"  # the run's own data is as trusted as the run
+    trained_on = launch.run_data(run) or "cifar10"  # the run's own data is as trusted as the run
     if source is not None and source != trained_on:
         try:
             source = security.check_data_source(source)
@@ -157,17 +158,17 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
                        + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
                        + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
             return
-    if source == "cifar10" and ui.cifar10_problem():
-        st.error(f"Cannot evaluate: {ui.shown(ui.cifar10_problem())}", icon=":material/error:")
+    if source == "cifar10" and scores.cifar10_problem():
+        st.error(f"Cannot evaluate: {messages.redacted(scores.cifar10_problem())}", icon=":material/error:")
         return
     if cap is not None:
         n = min(n or cap, cap)
     try:
         metrics.check_available(names)  # a missing classifier or Inception download fails here, in one line
     except metrics.MetricError as e:
-        st.error(f"Cannot evaluate: {ui.shown(str(e))}", icon=":material/error:")
+        st.error(f"Cannot evaluate: {messages.redacted(str(e))}", icon=":material/error:")
         return
-    refusal = ui.save_refusal(run, shipped, security.demo_mode())
+    refusal = scores.save_refusal(run, shipped, policy.demo_mode())
     lock = _evaluation_lock()
     if not lock.acquire(blocking=False):
         st.warning("Another evaluation is running on this server; try again when it has finished.")
@@ -176,17 +177,17 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
         started = time.perf_counter()
         what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
         with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
-            results = ui.evaluate(run, names, n, save=refusal is None, data=source)
+            results = scores.evaluate(run, names, n, save=refusal is None, data=source)
         seconds = time.perf_counter() - started
     except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
-        st.error(f"Could not evaluate: {ui.friendly_message(e)}", icon=":material/error:")
+        st.error(f"Could not evaluate: {messages.friendly_message(e)}", icon=":material/error:")
         return
     finally:
         lock.release()
     summary = ", ".join(f"{r.metric} {r.value:.4g}" + (f" (floor {r.floor:.4g})" if r.floor == r.floor else "")
                         for r in results if not r.metric.endswith("_std"))
     if refusal is None:
-        st.session_state[FLASH] = f"Scored {run.name} in {ui.duration(seconds)}: {summary}. Saved to evals.csv."
+        st.session_state[FLASH] = f"Scored {run.name} in {messages.duration(seconds)}: {summary}. Saved to evals.csv."
         st.session_state.pop(UNSAVED, None)
         st.rerun()
     frame = pd.DataFrame([{"metric": r.metric, "value": r.value, "floor": r.floor if r.floor == r.floor else None,
@@ -209,17 +210,18 @@ def unsaved_results(run: Run) -> None:
 
 def compare_section() -> None:
     st.subheader("Compare runs")
-    table = ui.compare_table(ui.compare_choices())
+    table = scores.compare_table(scores.compare_choices())
     if table.empty:
         st.caption("No runs to compare yet.")
         return
-    scores = [c for c in table.columns if c not in ui.COMPARE_COLUMNS and not c.endswith(" n")]
+    metric_columns = [c for c in table.columns if c not in scores.COMPARE_COLUMNS and not c.endswith(" n")]
     shared = table.attrs["shared_metrics"]
     if not st.toggle("Show every metric", key="evaluate_compare_all", value=not shared,
                      help="Off: only the metrics every scored run has, so the runs compare column by column."):
-        table = table[[*ui.COMPARE_COLUMNS, *(c for name in shared for c in (name, f"{name} n"))]]
+        table = table[[*scores.COMPARE_COLUMNS, *(c for name in shared for c in (name, f"{name} n"))]]
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in scores if c in table})
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4g")
+                                for c in metric_columns if c in table})
     st.caption("The latest score of each metric per run, with the number of generated samples it used (`n`). "
                "Compare runs at the same `n` and reference set: FD-like scores fall as `n` grows.")
     for name, labels in table.attrs["mixed_extractors"].items():
@@ -243,13 +245,13 @@ def main() -> None:
                "floor: what real held-out images get at the same sample count.")
     if FLASH in st.session_state:
         st.success(st.session_state.pop(FLASH), icon=":material/check_circle:")
-    choices = ui.model_choices()
+    choices = models.model_choices()
     if not choices:
         empty_state()
-        if ui.compare_choices():  # runs that have not saved a generator yet can still be compared
+        if scores.compare_choices():  # runs that have not saved a generator yet can still be compared
             compare_section()
         return
-    run = ui.pick_model()
+    run = models.pick_model()
     shipped = next(c.shipped for c in choices if c.run.path == run.path)
     history_section(run)
     evaluate_form(run, shipped)

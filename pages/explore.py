@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gan import app_support as ui
 from gan import explore, sampling
 from gan.runs import Run
+from studio import models
 
 N_DIRECTIONS = 6
 PCA, RAW = "Principal directions (GANSpace)", "Raw latent axes"
@@ -19,13 +19,13 @@ PCA, RAW = "Principal directions (GANSpace)", "Raw latent axes"
 @st.cache_data(max_entries=16, show_spinner="Finding the principal directions...")
 def directions(run_path: str, mtime: float, kind: str, class_id: int | None) -> np.ndarray:
     """Cached per model file version and class; `mtime` is part of the key so retraining refreshes it."""
-    model = ui.load_model(Run(run_path))
+    model = models.load_model(Run(run_path))
     if kind == RAW:
         return explore.raw_directions(sampling.latent_dim(model), N_DIRECTIONS)
     return explore.principal_directions(model, N_DIRECTIONS, class_id=class_id)
 
 
-def controls(info: ui.ModelInfo) -> tuple[int, float | None, int | None]:
+def controls(info: models.ModelInfo) -> tuple[int, float | None, int | None]:
     """Sidebar: seed, truncation and class, shared by both sections of the page."""
     side = st.sidebar
     seed = int(side.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
@@ -86,7 +86,7 @@ def directions_section(run: Run, model, seed: int, truncation: float | None, cla
                        "image/gif", icon=":material/gif:", key="explore_sweep_gif")
 
 
-def interpolation_section(model, info: ui.ModelInfo, truncation: float | None, class_id: int | None) -> None:
+def interpolation_section(model, info: models.ModelInfo, truncation: float | None, class_id: int | None) -> None:
     st.subheader("Interpolation")
     c1, c2, c3, c4 = st.columns(4)
     seed_a = int(c1.number_input("Seed A", 0, 2**31 - 1, 1, key="explore_seed_a"))
@@ -111,11 +111,11 @@ def interpolation_section(model, info: ui.ModelInfo, truncation: float | None, c
 
 def main() -> None:
     st.title("Latent explorer")
-    run = ui.pick_model()
+    run = models.pick_model()
     if run is None:
         return
-    model = ui.load_model(run)
-    info = ui.model_info(run, model)
+    model = models.load_model(run)
+    info = models.model_info(run, model)
     seed, truncation, class_id = controls(info)
     directions_section(run, model, seed, truncation, class_id)
     interpolation_section(model, info, truncation, class_id)

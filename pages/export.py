@@ -1,7 +1,7 @@
 """Export: many generated images at once, as a .zip of PNGs (with labels.csv) or an .npz.
 
 The images are built in memory in batches with a progress bar; the cap (MAX_EXPORT, lower in
-demo mode: gan.security.limits().max_export_images) keeps one request from tying up the server
+demo mode: gan.policy.limits().max_export_images) keeps one request from tying up the server
 for minutes.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gan import app_support as ui
-from gan import sampling, security
+from gan import sampling
 from gan.security import NotAllowedError
+from studio import export, models, policy, scores
 
 FORMATS = {"zip": ".zip of PNGs + labels.csv", "npz": ".npz (images, labels)"}
 BATCH = 256
@@ -35,14 +35,14 @@ def generate_all(model, n: int, seed: int, truncation: float | None, classes: in
 
 def main() -> None:
     st.title("Export")
-    run = ui.pick_model()
+    run = models.pick_model()
     if run is None:
         return
-    model = ui.load_model(run)
-    info = ui.model_info(run, model)
-    limits = security.limits()
-    cap = ui.export_cap(limits)
-    demo = " in this demo" if cap < ui.MAX_EXPORT else ""
+    model = models.load_model(run)
+    info = models.model_info(run, model)
+    limits = policy.limits()
+    cap = export.export_cap(limits)
+    demo = " in this demo" if cap < export.MAX_EXPORT else ""
     with st.form("export"):
         c1, c2, c3 = st.columns(3)
         if info.num_classes:
@@ -58,7 +58,7 @@ def main() -> None:
         truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
                                help="Redraw latent values beyond +-t: cleaner but less varied images.")
         go = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
-    value = ui.training_value(run)
+    value = scores.training_value(run)
     with st.container(border=True):
         st.markdown("**Are these images worth training on?**")
         for line in value:
@@ -69,13 +69,13 @@ def main() -> None:
                        "never saw (a few minutes on a CPU).")
     if go:
         try:
-            ui.check_export(n, limits)
+            export.check_export(n, limits)
         except NotAllowedError as e:
             st.error(f"Not exported: {e}.")
             return
         images, labels = generate_all(model, n, seed, truncation or None, info.num_classes)
         kept = labels if info.num_classes else None
-        build = ui.export_zip if fmt == "zip" else ui.export_npz
+        build = export.export_zip if fmt == "zip" else export.export_npz
         with st.spinner("Packing..."):
             blob = build(images, kept, info.class_names)
         mime = "application/zip" if fmt == "zip" else "application/octet-stream"

@@ -5,8 +5,8 @@ then on only reads the run directory, so closing the tab or rerunning the page d
 touch the training.
 
 A typed data path must lie inside the allowed data folders (gan.security, GAN_DATA_ROOTS). In
-demo mode (gan.security.demo_mode) there is no path at all, and uploads, images, epochs and
-concurrent trainings are capped by gan.security.limits().
+demo mode (gan.policy.demo_mode) there is no path at all, and uploads, images, epochs and
+concurrent trainings are capped by gan.policy.limits().
 """
 
 from __future__ import annotations
@@ -18,46 +18,29 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan import app_support as ui
 from gan import security
-from gan.models import DEFAULT_PRESET, preset_description, preset_names
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs
+from gan.presets import DEFAULT_PRESET, preset_description, preset_names
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs, runs_root
 from gan.security import NotAllowedError
+from studio import launch, messages, policy, scores
 
 SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
-LAUNCHED = "train_launched"  # session_state: {run name: (Popen, launch time)} of processes started here
 REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while
 ROOTS_HINT = ("The app reads training data only inside its allowed folders: {roots}. The owner sets them "
               "with GAN_DATA_ROOTS (colon-separated).")
 
 
-def _launched() -> dict:
-    return st.session_state.setdefault(LAUNCHED, {})
-
-
-def _process(run: Run):
-    return _launched().get(run.name, (None, 0.0))[0]
-
-
-def _starting(run: Run) -> bool:
-    """Launched from here, still alive, and the trainer has not written a status since."""
-    process, launched_at = _launched().get(run.name, (None, 0.0))
-    if process is None or process.poll() is not None:
-        return False
-    return (run.status().get("updated_at") or 0.0) < launched_at
-
-
 def _launch(run: Run, args: list[str]) -> None:
     """Start the trainer; RunLockedError when the run trains already, NotAllowedError when the
     demo's cap on concurrent trainings is reached (checked across every session of this server)."""
-    _launched()[run.name] = (ui.launch_training(run, args, security.limits()), time.time())
+    launch.launch_training(run, args, policy.limits())
 
 
 # --- new run ------------------------------------------------------------------------------------
 
 
 def new_run_form() -> None:
-    demo, limits = security.demo_mode(), security.limits()  # app.py's sidebar says what demo mode caps
+    demo, limits = policy.demo_mode(), policy.limits()  # app.py's sidebar says what demo mode caps
     offered = [s for s in SOURCES if not (demo and s == SOURCES[1])]
     source = st.radio("Training data", offered, horizontal=True, key="train_source")
     presets = preset_names()
@@ -66,12 +49,12 @@ def new_run_form() -> None:
     with st.form("new_run", border=True):
         data_path, upload = None, None
         if source == SOURCES[0]:
-            st.caption(ui.cifar10_caption())
+            st.caption(scores.cifar10_caption())
         elif source == SOURCES[1]:
             data_path = st.text_input("Folder of <class>/<image> files, a .zip of them, or an .npz (x, y)",
                                       key="train_data_path", placeholder="/data/my-images.zip")
         else:
-            upload_mb = limits.max_upload_mb or ui.MAX_UPLOAD_BYTES // 2**20
+            upload_mb = limits.max_upload_mb or launch.MAX_UPLOAD_BYTES // 2**20
             images = f" and {limits.max_images:,} images" if limits.max_images else ""
             upload = st.file_uploader("A .zip of class folders (<class>/<image>.png)", type=["zip"],
                                       key="train_upload", max_upload_size=upload_mb,
@@ -128,11 +111,11 @@ def _int(value) -> int | None:
 
 
 def _start_new(source: str, data_path: str | None, upload, fields: dict, name: str) -> None:
-    problem = ui.validate_run_name(name)
+    problem = launch.validate_run_name(name)
     if problem:
         st.error(problem)
         return
-    run = Run(ui.runs_root() / name)
+    run = Run(runs_root() / name)
     if run.path.exists():
         st.error(f"A run named '{name}' already exists: pick another name, or resume it under Runs.")
         return
@@ -142,20 +125,20 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
     if source == SOURCES[2] and upload is None:
         st.error("Choose a .zip file to upload first.")
         return
-    limits = security.limits()
+    limits = policy.limits()
     try:
-        args = ui.train_args(fields)  # checked before anything is saved
-        ui.check_train_limits(fields, limits)
+        args = launch.train_args(fields)  # checked before anything is saved
+        launch.check_train_limits(fields, limits)
     except ValueError as e:
         st.error(f"Check the settings: {e}")
         return
     try:  # refuse early, before an upload is saved; _launch checks again, race-free
-        ui.check_training_slot(ui.active_trainings(), limits)
+        launch.check_training_slot(launch.active_trainings(), limits)
     except NotAllowedError as e:
         st.error(f"Not started: {e}.")
         return
     if source == SOURCES[1]:
-        if security.demo_mode():  # the radio does not offer it; a stale session state must not either
+        if policy.demo_mode():  # the radio does not offer it; a stale session state must not either
             st.error("This demo reads no paths on the server: upload a .zip instead.")
             return
         try:
@@ -166,24 +149,24 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
             return
     upload_path, new_upload = None, False
     try:
-        ui.free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
+        launch.free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
         if source == SOURCES[0]:
-            problem = ui.cifar10_problem()
+            problem = scores.cifar10_problem()
             if problem:
                 raise ValueError(problem)
             data = "cifar10"
         elif source == SOURCES[1]:
             data = data_path
             with st.spinner("Checking the data..."):
-                summary = ui.check_data(data)
+                summary = launch.check_data(data)
             st.caption(f"Data: {summary}")
         else:
             raw = upload.getvalue()
-            ui.check_upload(raw, limits)
-            upload_path, new_upload = ui.store_upload(raw)  # once, however many runs use it
+            launch.check_upload(raw, limits)
+            upload_path, new_upload = launch.store_upload(raw)  # once, however many runs use it
             data = str(upload_path)
             with st.spinner("Checking the upload..."):
-                summary = ui.check_data(data)
+                summary = launch.check_data(data)
             st.caption(f"Data: {summary}")
         args = ["--data", data, *args]
         _launch(run, args)
@@ -191,7 +174,7 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         shutil.rmtree(run.path, ignore_errors=True)  # it did not exist before: anything there is ours
         if new_upload:  # refused: nothing of it stays on the server
             upload_path.unlink(missing_ok=True)
-        st.error(f"Could not start: {ui.friendly_message(e)}")
+        st.error(f"Could not start: {messages.friendly_message(e)}")
         return
     st.session_state["train_watch_next"] = name  # the monitor above switches to it on the rerun
     st.session_state["train_fresh_name"] = True  # the next form gets a new default name
@@ -204,8 +187,8 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
 
 
 def _run_names() -> list[str]:
-    names = [run.name for run in list_runs(ui.runs_root())]
-    names += [n for n in _launched() if n not in names and (ui.runs_root() / n).is_dir()]
+    names = [run.name for run in list_runs(runs_root())]
+    names += [n for n in launch.launched_names(runs_root()) if n not in names and (runs_root() / n).is_dir()]
     return names
 
 
@@ -232,15 +215,15 @@ def monitor() -> None:
 @st.fragment(run_every=2)
 def live(name: str) -> None:
     """Status, progress, controls and charts of one run; redrawn every 2 s from its files."""
-    with ui.friendly_errors("The live view"):
-        _live(Run(ui.runs_root() / name))
+    with messages.friendly_errors("The live view"):
+        _live(Run(runs_root() / name))
 
 
 def _live(run: Run) -> None:
     status = run.status()
     state = status.get("state", "new")
-    process = _process(run)
-    if _starting(run):
+    process = launch.launched(run)
+    if launch.is_starting(run):
         state = "starting"
     elif state != RUNNING and process is not None and process.poll() not in (None, 0):
         error = status.get("error") or run.last_log_error()
@@ -253,13 +236,13 @@ def _live(run: Run) -> None:
     if state == CRASHED and not status.get("error"):  # it may have said why where status.json could not
         status["error"] = run.last_log_error()
     if status.get("error") and state in (FAILED, CRASHED):
-        st.error(f"Training stopped: {ui.shown(status['error'])}")
+        st.error(f"Training stopped: {messages.redacted(status['error'])}")
     elif state == CRASHED:
         st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
                    "its last checkpoint.")
-        tail = ui.log_tail(run)
+        tail = launch.log_tail(run)
         if tail:
-            st.code(ui.shown(tail), language=None)
+            st.code(messages.redacted(tail), language=None)
     _progress(status)
     _controls(run, state)
     frame = run.metrics()
@@ -278,11 +261,11 @@ def _progress(status: dict) -> None:
     cols[0].metric("Step", f"{step:,}", help=f"of {total:,} steps")  # "a / b" gets cut off in a quarter column
     cols[1].metric("Epoch", status.get("epoch", 0))
     eta = status.get("eta_s") if status.get("state") == RUNNING else None
-    cols[2].metric("ETA", ui.duration(eta))
+    cols[2].metric("ETA", messages.duration(eta))
     rate = status.get("imgs_per_s")
     cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-")
     st.progress(min(1.0, step / total), text=f"epoch {status.get('epoch', 0)} - step {step} of {total}"
-                + (f" - {ui.duration(eta)} left" if eta else ""))
+                + (f" - {messages.duration(eta)} left" if eta else ""))
 
 
 def _controls(run: Run, state: str) -> None:
@@ -292,7 +275,7 @@ def _controls(run: Run, state: str) -> None:
         from gan.runs import stop_training
 
         if state == "starting":  # nothing trained yet, nothing to save: just end the process
-            _process(run).terminate()
+            launch.launched(run).terminate()
             st.toast(f"Cancelled {run.name} before its first step.")
         elif stop_training(run):
             st.toast(f"Stopping {run.name}: saving a checkpoint...")
@@ -300,7 +283,7 @@ def _controls(run: Run, state: str) -> None:
             st.info("That run is not training.")
     resumable = run.checkpoint_path.is_file() and state in (STOPPED, CRASHED, FAILED, FINISHED)
     config = run.config() if run.exists() else None
-    limits = security.limits()
+    limits = policy.limits()
     if config is not None and config.steps and limits.max_epochs is not None:
         resumable = False  # a run counted in steps cannot be held to the demo's epoch cap
     more = None
@@ -354,9 +337,9 @@ def _confirm_delete(run: Run) -> None:
         try:
             delete_run(run)
         except RunError as e:
-            st.error(ui.shown(str(e)))
+            st.error(messages.redacted(str(e)))
             return
-        _launched().pop(run.name, None)
+        launch.forget(run)
         st.session_state["train_flash"] = f"Deleted {run.name}."
         st.rerun(scope="app")
 
@@ -390,8 +373,8 @@ def _charts(frame: pd.DataFrame) -> None:
 @st.fragment(run_every=5)
 def grids(name: str) -> None:
     """The fixed-noise grid after each epoch, with a slider and an animated GIF of them all."""
-    with ui.friendly_errors("The sample grids"):
-        run = Run(ui.runs_root() / name)
+    with messages.friendly_errors("The sample grids"):
+        run = Run(runs_root() / name)
         paths = run.sample_grids()
         if not paths:
             return
@@ -439,13 +422,13 @@ def _grids_gif(paths: tuple[str, ...], newest_mtime: float) -> bytes:
 
 @st.fragment(run_every=5)
 def runs_table() -> None:
-    with ui.friendly_errors("The runs table"):
+    with messages.friendly_errors("The runs table"):
         rows = []
-        for run in list_runs(ui.runs_root()):
+        for run in list_runs(runs_root()):
             status = run.status()
             try:
                 config = run.config()
-                preset, data = config.preset, ui.shown(config.data)
+                preset, data = config.preset, messages.redacted(config.data)
             except ValueError:
                 preset, data = "?", "?"
             rows.append({
@@ -460,9 +443,9 @@ def runs_table() -> None:
 
 st.title("Train")
 st.caption("Training runs as its own process: it carries on if you close this tab. Everything shown here is "
-           f"read from the run folders under `{ui.runs_root()}`.")
+           f"read from the run folders under `{runs_root()}`.")
 if "train_flash" in st.session_state:
     st.success(st.session_state.pop("train_flash"))
 monitor()
-with st.expander("Start a new run", expanded=not list_runs(ui.runs_root()), icon=":material/add:"):
+with st.expander("Start a new run", expanded=not list_runs(runs_root()), icon=":material/add:"):
     new_run_form()

@@ -202,18 +202,18 @@ def test_a_broken_model_gives_one_friendly_line(run_env, tmp_path, monkeypatch):
 
 
 def test_default_model_comes_from_checkpoints_and_env(run_env, tmp_path, monkeypatch):
-    from gan import app_support as ui
+    from studio import models
 
     for name in ("b-model", "a-model"):
         target = tmp_path / "checkpoints" / name
         target.mkdir(parents=True)
         for file in ("config.json", "generator.keras", "classes.json"):
             (target / file).write_bytes((run_env / file).read_bytes())
-    choices = ui.model_choices()
+    choices = models.model_choices()
     assert [c.run.name for c in choices] == ["a-model", "b-model", "tiny"]
-    assert choices[ui.default_choice(choices)].run.name == "a-model"
+    assert choices[models.default_choice(choices)].run.name == "a-model"
     monkeypatch.setenv("GAN_DEFAULT_MODEL", "tiny")
-    assert choices[ui.default_choice(choices)].run.name == "tiny"
+    assert choices[models.default_choice(choices)].run.name == "tiny"
 
 
 # --- train page ---------------------------------------------------------------------------------
@@ -257,6 +257,7 @@ def _kill(run_dir: Path) -> None:
 
 def test_train_live_then_stop(empty_env):
     from gan.runs import Run
+    from studio import launch
 
     data = make_npz(empty_env / "data.npz")
     at = app()
@@ -292,7 +293,7 @@ def test_train_live_then_stop(empty_env):
 
         at.button(key="train_resume").click().run()  # resume: a new process, shown as starting
         assert_clean(at)
-        process, _ = at.session_state["train_launched"]["live"]
+        process = launch.launched(run)
         assert "starting" in texts(at) or run.is_locked()
         process.terminate()
         process.wait(30)
@@ -320,41 +321,41 @@ def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
 
 
 def test_train_args_maps_the_form_to_cli_flags():
-    from gan import app_support as ui
+    from studio import launch
 
-    args = ui.train_args(dict(preset="tiny", epochs=3, batch_size=None, conditional=False, g_lr=1e-3, jit=False))
+    args = launch.train_args(dict(preset="tiny", epochs=3, batch_size=None, conditional=False, g_lr=1e-3, jit=False))
     assert args == ["--preset", "tiny", "--epochs", "3", "--unconditional", "--g-lr", "0.001", "--no-jit", "--quiet"]
     with pytest.raises(ValueError, match="beta1"):
-        ui.train_args(dict(preset="tiny", beta1=1.5))
+        launch.train_args(dict(preset="tiny", beta1=1.5))
     with pytest.raises(ValueError, match="unknown preset"):
-        ui.train_args(dict(preset="huge"))
+        launch.train_args(dict(preset="huge"))
 
 
 def test_uploads_are_checked_before_they_are_saved():
-    from gan import app_support as ui
+    from studio import launch
 
     with pytest.raises(ValueError, match="not a valid .zip"):
-        ui.check_upload(b"PK\x03\x04 nonsense")
+        launch.check_upload(b"PK\x03\x04 nonsense")
     empty = io.BytesIO()
     with zipfile.ZipFile(empty, "w") as zf:
         zf.writestr("readme.txt", "no images here")
     with pytest.raises(ValueError, match="no images"):
-        ui.check_upload(empty.getvalue())
+        launch.check_upload(empty.getvalue())
     good = io.BytesIO()
     with zipfile.ZipFile(good, "w") as zf:
         zf.writestr("cats/1.png", b"...")
         zf.writestr("dogs/1.jpg", b"...")
-    assert ui.check_upload(good.getvalue()) == 2
+    assert launch.check_upload(good.getvalue()) == 2
     with pytest.raises(ValueError, match="limit"):
-        ui.check_upload(b"0" * (ui.MAX_UPLOAD_BYTES + 1))
+        launch.check_upload(b"0" * (launch.MAX_UPLOAD_BYTES + 1))
 
 
 @pytest.mark.parametrize("name, ok", [("run-1_a", True), ("", False), ("a b", False), ("../x", False),
                                       ("x" * 65, False)])
 def test_run_names(name, ok):
-    from gan import app_support as ui
+    from studio import launch
 
-    assert (ui.validate_run_name(name) is None) == ok
+    assert (launch.validate_run_name(name) is None) == ok
 
 
 def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
@@ -367,11 +368,12 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
         "4,fd_cifar10k,80.5,10000,cifar10:10000,cifar,1\n"
         "4,fd_cifar10k_floor,2.5,10000,cifar10:10000,cifar,1\n"
         "8,fd_cifar10k,61.25,10000,cifar10:10000,cifar,2\n"
+        "8,fd_cifar10k_floor,2.5,10000,cifar10:10000,cifar,2\n"  # written with its score, as Run.append_evals does
         "8,nn_psnr1k,17.5,1000,cifar10:1000,pixels,2\n")
-    from gan import app_support as ui
     from gan.runs import Run
+    from studio import scores
 
-    assert ui.evals_summary(Run(shipped)) == {"fd_cifar10k": (61.25, 2.5), "nn_psnr1k": (17.5, None)}
+    assert scores.evals_summary(Run(shipped)) == {"fd_cifar10k": (61.25, 2.5), "nn_psnr1k": (17.5, None)}
     at = app()
     assert_clean(at)
     shown = {m.label: m.value for m in at.metric}
@@ -386,13 +388,13 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
 def test_home_grid_has_one_labelled_column_per_class(run_env):
     from PIL import Image
 
-    from gan import app_support as ui
     from gan.runs import Run
+    from studio import models
 
     at = app()
     assert_clean(at)
     run = Run(run_env)
-    grid = ui.class_grid(run, seed=0)
+    grid = models.class_grid(run, seed=0)
     classes = len(run.class_names())
     assert classes > 1
     # 34-pixel cells (32 + 2 padding) enlarged 3x, one column per class, under a header of names.
@@ -403,13 +405,13 @@ def test_home_grid_has_one_labelled_column_per_class(run_env):
 
 
 def test_gpu_names_from_nvidia_smi():
-    from gan import app_support as ui
+    from studio import messages
 
     listing = ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab)\n"
                "GPU 1: NVIDIA GeForce RTX 4090 (UUID: GPU-11111111-2222-3333-4444-555555555555)\n"
                "  MIG 3g.40gb     Device  0: (UUID: MIG-0a1b2c3d)\n")
-    assert ui.parse_nvidia_smi(listing) == ["NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090"]
-    assert ui.parse_nvidia_smi("No devices were found\n") == []
+    assert messages.parse_nvidia_smi(listing) == ["NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090"]
+    assert messages.parse_nvidia_smi("No devices were found\n") == []
 
 
 # --- the Train page's epoch grids ----------------------------------------------------------------
@@ -522,12 +524,12 @@ def test_the_page_icon_is_served_by_the_app_not_fetched():
     from PIL import Image
     from streamlit.commands.page_config import _get_favicon_string
 
-    from gan import app_support as ui
+    from studio import messages
 
-    icon = ui.page_icon()
+    icon = messages.page_icon()
     assert isinstance(icon, Image.Image) and icon.size == (32, 32)
     assert not _get_favicon_string(icon).startswith(("emoji:", ":material"))
-    assert "page_icon=ui.page_icon()" in (REPO / "app.py").read_text()
+    assert "page_icon=messages.page_icon()" in (REPO / "app.py").read_text()
 
 
 def test_export_says_whether_the_images_are_worth_training_on(run_env, tmp_path):

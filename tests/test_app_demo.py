@@ -1,6 +1,6 @@
-"""Demo mode and data-path confinement in the app (gan.security wired into the pages), with AppTest.
+"""Demo mode and data-path confinement in the app (studio.policy and gan.security wired into the pages), with AppTest.
 
-No test here trains: `gan.app_support.start_training` is replaced by a recorder, so a refusal is
+No test here trains: `studio.launch.start_training` is replaced by a recorder, so a refusal is
 proven by nothing being launched, and an acceptance by the exact command line that would have
 been. A run "in training" is faked the way the trainer makes one: status.json says running and
 the run's lock (flock on run.lock) is held, here by the test itself.
@@ -26,11 +26,11 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from test_app import APP, REPO, assert_clean, local_env, make_npz, make_tiny_run  # noqa: E402
 
-from gan import app_support as ui  # noqa: E402
-from gan import security  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.runs import Run  # noqa: E402
-from gan.security import DEMO_LIMITS, UNLIMITED, Limits, NotAllowedError  # noqa: E402
+from gan.security import NotAllowedError  # noqa: E402
+from studio import export, launch, messages, policy  # noqa: E402
+from studio.policy import DEMO_LIMITS, UNLIMITED, Limits  # noqa: E402
 
 PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
@@ -90,7 +90,7 @@ def launches(monkeypatch) -> list[tuple[str, list[str]]]:
         started.append((Path(run_dir).name, list(args)))
         return _Finished()
 
-    monkeypatch.setattr(ui, "start_training", record)
+    monkeypatch.setattr(launch, "start_training", record)
     return started
 
 
@@ -192,14 +192,14 @@ def test_demo_caps_epochs(demo_env, launches):
 
 def test_train_limits_are_checked_before_launch():
     """The page checks the values themselves too, whatever the widgets let through."""
-    ui.check_train_limits(dict(epochs=5, limit=10_000), DEMO_LIMITS)
+    launch.check_train_limits(dict(epochs=5, limit=10_000), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match=r"^epochs is limited to 5 in this demo \(asked for 6\)$"):
-        ui.check_train_limits(dict(epochs=6), DEMO_LIMITS)
+        launch.check_train_limits(dict(epochs=6), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match="images is limited to 10000"):
-        ui.check_train_limits(dict(epochs=1, limit=10_001), DEMO_LIMITS)
+        launch.check_train_limits(dict(epochs=1, limit=10_001), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match="counts training in epochs"):
-        ui.check_train_limits(dict(epochs=1, steps=10), DEMO_LIMITS)
-    ui.check_train_limits(dict(epochs=10_000, steps=10, limit=10**7), UNLIMITED)
+        launch.check_train_limits(dict(epochs=1, steps=10), DEMO_LIMITS)
+    launch.check_train_limits(dict(epochs=10_000, steps=10, limit=10**7), UNLIMITED)
 
 
 def test_demo_trains_one_run_at_a_time(demo_env, launches):
@@ -208,7 +208,7 @@ def test_demo_trains_one_run_at_a_time(demo_env, launches):
     hand_run(runs / "paused", "stopped", epochs=2)
     with busy.lock():  # held as a live trainer holds it
         assert busy.status()["state"] == "running"
-        assert ui.active_trainings() == ["busy"]
+        assert launch.active_trainings() == ["busy"]
         at = train_page()
         at.text_input(key="train_run_name").input("second")
         at.number_input(key="train_epochs").set_value(1)
@@ -223,7 +223,7 @@ def test_demo_trains_one_run_at_a_time(demo_env, launches):
         assert "Not resumed: this demo trains at most 1 run at a time" in errors(at)
         assert launches == [] and not (runs / "second").exists()
 
-    assert ui.active_trainings() == []  # the "trainer" is gone: the same requests now go through
+    assert launch.active_trainings() == []  # the "trainer" is gone: the same requests now go through
     assert at.number_input(key="train_resume_epochs").proto.max == 5
     at.number_input(key="train_resume_epochs").set_value(4)
     at.button(key="train_resume").click().run()
@@ -238,16 +238,16 @@ def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
         def poll(self):
             return None
 
-    monkeypatch.setattr(ui, "start_training", lambda run_dir, args, env=None: Alive())
+    monkeypatch.setattr(launch, "start_training", lambda run_dir, args, env=None: Alive())
     runs = demo_env / "runs"
-    ui.launch_training(Run(runs / "first"), ["--epochs", "1"], DEMO_LIMITS)
-    assert ui.active_trainings() == ["first"]
+    launch.launch_training(Run(runs / "first"), ["--epochs", "1"], DEMO_LIMITS)
+    assert launch.active_trainings() == ["first"]
     with pytest.raises(NotAllowedError, match="at most 1 run at a time and first is training now"):
-        ui.launch_training(Run(runs / "second"), ["--epochs", "1"], DEMO_LIMITS)
-    ui.launch_training(Run(runs / "second"), ["--epochs", "1"], UNLIMITED)  # outside demo mode: no cap
-    assert ui.active_trainings() == ["first", "second"]
+        launch.launch_training(Run(runs / "second"), ["--epochs", "1"], DEMO_LIMITS)
+    launch.launch_training(Run(runs / "second"), ["--epochs", "1"], UNLIMITED)  # outside demo mode: no cap
+    assert launch.active_trainings() == ["first", "second"]
     Alive.poll = lambda self: 0  # both processes end
-    assert ui.active_trainings() == []
+    assert launch.active_trainings() == []
 
 
 def test_resume_is_refused_while_another_process_trains_the_run(allowed, launches, tmp_path):
@@ -296,9 +296,9 @@ def test_demo_shows_file_names_not_server_paths(demo_env, monkeypatch):
     shown = "\n".join([errors(at), tail, *(w.value for w in at.warning), *(str(m.value) for m in at.markdown)])
     assert str(demo_env) not in shown and str(REPO) not in shown
 
-    assert ui.shown(str(failed.status_path)) == "status.json"
+    assert messages.redacted(str(failed.status_path)) == "status.json"
     monkeypatch.setenv("GAN_DEMO_MODE", "0")
-    assert ui.shown(str(failed.status_path)) == str(failed.status_path)
+    assert messages.redacted(str(failed.status_path)) == str(failed.status_path)
 
 
 def test_a_trainer_that_could_not_write_its_status_is_still_heard(allowed, tmp_path):
@@ -321,21 +321,21 @@ def test_a_trainer_that_could_not_write_its_status_is_still_heard(allowed, tmp_p
 
 def test_check_upload_applies_the_limits_it_is_given():
     three = zip_of({f"c/{i}.png": png((10 * i, 0, 0)) for i in range(3)})
-    assert ui.check_upload(three) == 3  # general limits only
-    assert ui.check_upload(three, Limits(max_images=3)) == 3
+    assert launch.check_upload(three) == 3  # general limits only
+    assert launch.check_upload(three, Limits(max_images=3)) == 3
     with pytest.raises(NotAllowedError, match=r"^images is limited to 2 in this demo \(asked for 3\)$"):
-        ui.check_upload(three, Limits(max_images=2))
+        launch.check_upload(three, Limits(max_images=2))
     big = zip_of({"c/0.png": png((0, 0, 0)), "c/noise.bin": np.random.default_rng(0).bytes(1_200_000)},
                  zipfile.ZIP_STORED)
-    assert ui.check_upload(big, Limits(max_upload_mb=2)) == 1
+    assert launch.check_upload(big, Limits(max_upload_mb=2)) == 1
     with pytest.raises(NotAllowedError, match=r"upload mb is limited to 1 MB in this demo \(asked for 1\.\d MB\)"):
-        ui.check_upload(big, Limits(max_upload_mb=1))
+        launch.check_upload(big, Limits(max_upload_mb=1))
     with pytest.raises(ValueError, match="not a valid .zip"):  # the general checks still come first
-        ui.check_upload(b"PK\x03\x04 nonsense", Limits(max_images=2))
+        launch.check_upload(b"PK\x03\x04 nonsense", Limits(max_images=2))
 
 
 def test_demo_refuses_uploads_over_the_caps(demo_env, launches, monkeypatch):
-    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_upload_mb=1, max_images=2))
+    monkeypatch.setattr(policy, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_upload_mb=1, max_images=2))
     at = train_page()
     at.radio(key="train_source").set_value(UPLOAD_SOURCE).run()
     assert at.file_uploader(key="train_upload").proto.max_upload_size_mb == 1
@@ -359,9 +359,9 @@ def test_demo_refuses_uploads_over_the_caps(demo_env, launches, monkeypatch):
     submit(at)
     assert_clean(at)
     [(name, args)] = launches
-    [saved] = (demo_env / "runs" / ui.UPLOADS).glob("*.zip")  # stored once, outside the run
+    [saved] = (demo_env / "runs" / launch.UPLOADS).glob("*.zip")  # stored once, outside the run
     assert name == "upload" and flag(args, "--data") == str(saved.resolve()) and flag(args, "--limit") == "2"
-    assert [p.parent.name for p in (demo_env / "runs").glob("*/*.zip")] == [ui.UPLOADS]  # no copy in the run
+    assert [p.parent.name for p in (demo_env / "runs").glob("*/*.zip")] == [launch.UPLOADS]  # no copy in the run
 
 
 # --- demo mode: exports -------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_demo_caps_exports(demo_run_env):
 
 def test_demo_refuses_exports_over_the_cap(demo_run_env, monkeypatch):
     """A cap below one image per class cannot be met by the widget: the page's own check refuses."""
-    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_export_images=2))
+    monkeypatch.setattr(policy, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_export_images=2))
     at = app()
     at.switch_page("pages/export.py").run()
     assert at.number_input(key="export_per_class").proto.max == 1
@@ -394,9 +394,9 @@ def test_demo_refuses_exports_over_the_cap(demo_run_env, monkeypatch):
     assert "Not exported: export images is limited to 2 in this demo (asked for 3)." in errors(at)
     with pytest.raises(KeyError):
         at.session_state["export_result"]
-    ui.check_export(10_000)
+    export.check_export(10_000)
     with pytest.raises(NotAllowedError, match="at most 10,000 images per export"):
-        ui.check_export(10_001)
+        export.check_export(10_001)
 
 
 # --- outside demo mode: typed paths stay inside the allowed folders -----------------------------
@@ -451,7 +451,7 @@ def test_compare_reads_typed_sources_only_inside_the_allowed_folders(tiny_run, a
 
 def test_streamlit_upload_limit_matches_the_app():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] * 2**20 == ui.MAX_UPLOAD_BYTES  # Streamlit counts MB as 2**20 bytes
+    assert config["server"]["maxUploadSize"] * 2**20 == launch.MAX_UPLOAD_BYTES  # Streamlit counts MB as 2**20 bytes
     assert DEMO_LIMITS.max_upload_mb <= config["server"]["maxUploadSize"]
     assert config["client"]["showErrorDetails"] == "none"  # never a traceback
 
@@ -467,12 +467,12 @@ def test_the_same_upload_is_stored_once_and_a_refused_one_not_at_all(demo_env, l
         submit(at)
         assert_clean(at)
     assert len(launches) == 2 and flag(launches[0][1], "--data") == flag(launches[1][1], "--data")
-    assert len(list((demo_env / "runs" / ui.UPLOADS).glob("*.zip"))) == 1
+    assert len(list((demo_env / "runs" / launch.UPLOADS).glob("*.zip"))) == 1
     at.text_input(key="train_run_name").input("unreadable")
     at.file_uploader(key="train_upload").upload("bad.zip", zip_of({"c/0.png": b"not a png"}), "application/zip")
     submit(at)
     assert errors(at) and len(launches) == 2
-    assert len(list((demo_env / "runs" / ui.UPLOADS).glob("*.zip"))) == 1  # the refused upload is gone
+    assert len(list((demo_env / "runs" / launch.UPLOADS).glob("*.zip"))) == 1  # the refused upload is gone
     assert not (demo_env / "runs" / "unreadable").exists()
 
 
@@ -483,7 +483,7 @@ def test_demo_mode_keeps_the_runs_folder_under_its_disk_cap(demo_env, monkeypatc
 
     from gan.runs import Run
 
-    monkeypatch.setattr(security, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_disk_mb=1))
+    monkeypatch.setattr(policy, "DEMO_LIMITS", dataclasses.replace(DEMO_LIMITS, max_disk_mb=1))
     runs = demo_env / "runs"
     for i, name in enumerate(["oldest", "older", "newest"]):
         run = runs / name
@@ -491,11 +491,11 @@ def test_demo_mode_keeps_the_runs_folder_under_its_disk_cap(demo_env, monkeypatc
         (run / "train.log").write_text("x")
         (run / "weights.bin").write_bytes(bytes(400_000))
         os.utime(run / "train.log", (time.time() - 1000 + i, time.time() - 1000 + i))
-    orphan, _ = ui.store_upload(bytes(300_000))
-    deleted = ui.free_disk(security.limits())
+    orphan, _ = launch.store_upload(bytes(300_000))
+    deleted = launch.free_disk(policy.limits())
     assert deleted[:2] == ["oldest", "older"] and orphan.name in deleted
     assert (runs / "newest").exists() and not orphan.exists()
-    assert ui.disk_usage(runs) <= 1 * 2**20
+    assert launch.disk_usage(runs) <= 1 * 2**20
     assert Run(runs / "newest").path.exists()
 
 

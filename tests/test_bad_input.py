@@ -244,7 +244,7 @@ def test_a_hand_edited_classes_json_is_ignored_not_a_crash(tmp_path, capsys, mis
     code, err = run_cli(capsys, "sample", "--run-dir", str(run_dir), "-n", "3", "--class", "cat",
                         "--out", str(tmp_path / "x.png"))
     assert code == 2 and err == "error: unknown class 'cat'"
-    from gan.app_support import model_info
+    from studio.models import model_info
 
     info = model_info(Run(run_dir), load_generator(run_dir / "generator.keras"))
     assert (info.latent_dim, info.num_classes, info.class_names) == (100, 3, ["class 0", "class 1", "class 2"])

@@ -1,4 +1,4 @@
-"""The Evaluate page (pages/evaluate.py) and its helpers in gan.app_support, driven headless with AppTest.
+"""The Evaluate page (pages/evaluate.py) and its helpers in studio.scores, driven headless with AppTest.
 
 Hand-written evals.csv files check what is drawn and tabled; the tiny trained run of test_app
 (shared when both files run in one session) is scored for real with a few samples, against the
@@ -20,7 +20,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from test_app import make_tiny_run  # noqa: E402  (tests/ is on sys.path: pytest's default rootdir import mode)
 
-from gan.app_support import COMPARE_COLUMNS  # noqa: E402
+from studio import policy  # noqa: E402
+from studio.scores import COMPARE_COLUMNS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -236,11 +237,10 @@ def test_evaluate_now_appends_a_real_score_and_redraws(env, tiny_run):
 
 
 def test_demo_mode_caps_samples_and_keeps_shipped_scores(env, tiny_run, monkeypatch):
-    from gan import security
 
     shipped = copy_run(tiny_run, env / "checkpoints" / "pretrained")
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    cap = security.limits().max_export_images
+    cap = policy.limits().max_export_images
     at = page()
     assert at.number_input(key="evaluate_n").max == cap and at.number_input(key="evaluate_n").value == cap
     evaluate(at, ["nn_psnr1k"], 8)  # pixel space: no classifier needed
@@ -265,59 +265,58 @@ def test_a_missing_classifier_is_one_friendly_line(env, tiny_run, monkeypatch):
     assert not run.joinpath("evals.csv").exists()
 
 
-# --- helpers (gan.app_support) ----------------------------------------------------------------------
+# --- helpers (studio.scores) -------------------------------------------------------------------------
 
 
-def test_read_evals_tolerates_missing_torn_and_foreign_files(tmp_path):
-    from gan import app_support as ui
+def test_run_evals_tolerates_missing_torn_and_foreign_files(tmp_path):
     from gan.runs import Run
 
     run = Run(tmp_path)
-    assert ui.read_evals(run).empty
+    assert run.evals().empty
     run.evals_path.write_text("a,b\n1,2\n")  # another layout
-    assert ui.read_evals(run).empty
+    assert run.evals().empty
     run.evals_path.write_text(HEADER + "4,fd_cifar2k,12.5,16,d:64,cifar,1\n4,fd_cifar2k_floor,1.5,16,d:64,cif")
-    frame = ui.read_evals(run)  # a line being appended right now
+    frame = run.evals()  # a line being appended right now
     assert list(frame["metric"]) == ["fd_cifar2k"] and frame["value"].tolist() == [12.5]
 
 
 def test_score_history_pairs_each_score_with_its_own_floor(tmp_path):
-    from gan import app_support as ui
     from gan.runs import Run
+    from studio import scores
 
     (tmp_path / "evals.csv").write_text(EVALS + "300,kid_cifar10k,0.1,10000,c:5,cifar,4\n"
                                                 "300,kid_cifar10k_std,0.01,10000,c:5,cifar,4\n")
-    evals = ui.read_evals(Run(tmp_path))
-    assert ui.score_names(evals) == ["fd_cifar2k", "fd_cifar64", "class_acc10k", "kid_cifar10k"]
-    history = ui.score_history(evals, "fd_cifar2k")
+    evals = Run(tmp_path).evals()
+    assert scores.score_names(evals) == ["fd_cifar2k", "fd_cifar64", "class_acc10k", "kid_cifar10k"]
+    history = scores.score_history(evals, "fd_cifar2k")
     assert history[["step", "value", "floor"]].values.tolist() == [[100, 80.5, 2.5], [300, 61.25, 2.75]]
-    latest = ui.latest_scores(evals)
+    latest = scores.latest_scores(evals)
     assert latest["fd_cifar2k"]["value"] == 61.25 and latest["fd_cifar2k"]["n"] == 2000
     assert latest["class_acc10k"]["floor"] != latest["class_acc10k"]["floor"]  # NaN: no floor recorded
 
 
 def test_captions_and_hints():
-    from gan import app_support as ui
+    from studio import scores
 
-    caption = ui.measured_caption({"metric": "nn_psnr1k", "value": 17.5, "step": 1200, "n": 1000.0,
+    caption = scores.measured_caption({"metric": "nn_psnr1k", "value": 17.5, "step": 1200, "n": 1000.0,
                                    "reference": "cifar10:50000", "extractor": "pixels", "floor": float("nan")})
     assert caption.startswith("Latest **17.5** at step 1,200: 1,000 generated samples against cifar10 (50,000")
     assert "raw pixels" in caption and "floor" not in caption.split(".")[1] and "memorization" in caption
-    assert ui.metric_hint("kid_inception10k") == "Lower is better."
-    assert ui.metric_hint("pr_cifar10k_recall") == "Higher is better."
-    assert ui.describe_reference("my:data.npz:64") == "my:data.npz (64 real images)"
-    assert ui.describe_reference(float("nan")) == "the training data"
+    assert scores.metric_hint("kid_inception10k") == "Lower is better."
+    assert scores.metric_hint("pr_cifar10k_recall") == "Higher is better."
+    assert scores.describe_reference("my:data.npz:64") == "my:data.npz (64 real images)"
+    assert scores.describe_reference(float("nan")) == "the training data"
 
 
 def test_save_refusal(tmp_path):
-    from gan import app_support as ui
     from gan.runs import Run
+    from studio import scores
 
     run = Run(tmp_path)
-    assert ui.save_refusal(run, shipped=False, demo=True) is None
-    assert ui.save_refusal(run, shipped=True, demo=False) is None
-    assert "demo mode" in ui.save_refusal(run, shipped=True, demo=True)
-    assert "read-only" in ui.save_refusal(Run(tmp_path / "gone"), shipped=False, demo=False)
+    assert scores.save_refusal(run, shipped=False, demo=True) is None
+    assert scores.save_refusal(run, shipped=True, demo=False) is None
+    assert "demo mode" in scores.save_refusal(run, shipped=True, demo=True)
+    assert "read-only" in scores.save_refusal(Run(tmp_path / "gone"), shipped=False, demo=False)
 
 
 def test_the_catalogue_says_ready_for_the_metrics_this_machine_can_compute(env):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from gan.config import ConfigError, TrainConfig
-from gan.models import build_models, get_preset, preset_names
+from gan.models import build_models
+from gan.presets import get_preset, preset_names
 
 SMALL = {"strong": {"g_channels": 16, "d_channels": 16}}
 

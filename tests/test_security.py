@@ -1,4 +1,4 @@
-"""gan.security: demo-mode detection and caps, data-path confinement, model-archive checks."""
+"""studio.policy (demo-mode detection and caps) and gan.security (data-path confinement, model-archive checks)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gan.security import (
-    DEMO_LIMITS,
-    UNLIMITED,
-    Limits,
-    NotAllowedError,
-    allowed_data_roots,
-    check_data_path,
-    check_data_source,
-    check_model_file,
-    demo_mode,
-    limits,
-    on_streamlit_cloud,
-)
+from gan.security import NotAllowedError, allowed_data_roots, check_data_path, check_data_source, check_model_file
+from studio.policy import DEMO_LIMITS, UNLIMITED, Limits, demo_mode, limits, on_streamlit_cloud
 
 LOCAL = Path("/home/me/gan-studio")
 
@@ -213,6 +202,6 @@ def test_non_archives_are_refused(tmp_path):
     ("/tmp alone, ~/x/y and 50/50", "/tmp alone, ~/x/y and 50/50"),
 ])
 def test_redact_paths_keeps_file_names_only(text, expected):
-    from gan.security import redact_paths
+    from studio.policy import redact_paths
 
     assert redact_paths(text) == expected

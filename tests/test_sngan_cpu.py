@@ -16,8 +16,9 @@ import pytest
 
 from gan.config import ConfigError, TrainConfig
 from gan.layers import ConditionalBatchNorm, MinibatchStdDev
-from gan.models import DEFAULT_PRESET, build_models, get_preset, preset_description
+from gan.models import build_models
 from gan.objective import GAN, reestimate_batchnorm
+from gan.presets import DEFAULT_PRESET, get_preset, preset_description
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 10

@@ -1,0 +1,253 @@
+"""Starting training from the app: run names, uploads (stored once), disk in demo mode, form values to
+flags, and the one registry of trainers this server started."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from gan.runs import Run, RunLockedError, list_runs, runs_root, start_training
+from gan.security import NotAllowedError, allowed_data_roots
+from studio.policy import UNLIMITED, Limits
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def validate_run_name(name: str) -> str | None:
+    """None when `name` is a usable run name, else the reason it is not."""
+    if not name:
+        return "Give the run a name."
+    if not RUN_NAME.match(name):
+        return "Run names may use letters, digits, '-' and '_' only (at most 64 characters)."
+    return None
+
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # keep in step with server.maxUploadSize in .streamlit/config.toml
+
+
+MAX_UPLOAD_MEMBERS = 100_000
+
+
+UPLOADS = ".uploads"  # under the runs folder: each uploaded dataset once, named by its content's hash
+
+
+def store_upload(raw: bytes) -> tuple[Path, bool]:
+    """Save an uploaded zip once, whichever runs train on it: (its path, whether it was new).
+
+    A hundred runs of one 52 MB dataset used to hold a hundred copies of it.
+    """
+    import hashlib
+
+    from gan.files import atomic_write_bytes
+
+    path = runs_root() / UPLOADS / f"{hashlib.sha256(raw).hexdigest()[:32]}.zip"
+    if path.is_file() and path.stat().st_size == len(raw):
+        return path.resolve(), False
+    atomic_write_bytes(path, raw)
+    return path.resolve(), True
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes of the regular files under `folder` (links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def free_disk(limits: Limits) -> list[str]:
+    """Keep the runs folder under the demo's disk cap: delete the oldest runs nobody is training, then
+    uploads no remaining run uses. Returns what was deleted; NotAllowedError when still over the cap."""
+    from gan.runs import RunError, delete_run
+
+    cap = limits.max_disk_mb
+    if cap is None:
+        return []
+    root, budget, deleted = runs_root(), cap * 2**20 * 0.8, []  # 20% headroom for the run about to start
+    for run in reversed(list_runs(root)):  # oldest first
+        if disk_usage(root) <= budget:
+            break
+        with contextlib.suppress(RunError, OSError):
+            delete_run(run)
+            deleted.append(run.name)
+    used_uploads = {run_data(run) for run in list_runs(root)}
+    for upload in sorted((root / UPLOADS).glob("*.zip"), key=lambda p: p.stat().st_mtime):
+        if str(upload.resolve()) not in used_uploads and (deleted or disk_usage(root) > budget):
+            upload.unlink(missing_ok=True)
+            deleted.append(upload.name)
+    limits.check("max_disk_mb", round(disk_usage(root) / 2**20), " MB")
+    return deleted
+
+
+def run_data(run: Run) -> str | None:
+    """The data source a run trained on (config.json's `data`), or None when its config is unreadable."""
+    try:
+        return run.config().data
+    except (OSError, ValueError):
+        return None
+
+
+def train_args(fields: dict) -> list[str]:
+    """`python -m gan train` flags for the form's values; None means "the preset's default".
+
+    The values are checked with TrainConfig.validate first (cheap: no preset or Keras import),
+    so a bad value is reported on the page instead of in a dead process's log.
+    """
+    from gan.config import ConfigError, TrainConfig
+    from gan.presets import preset_names
+
+    if fields.get("preset") not in preset_names():
+        raise ConfigError(f"unknown preset {fields.get('preset')!r}; choose from {', '.join(preset_names())}")
+    config_fields = {k: v for k, v in fields.items() if v is not None and k in TrainConfig.__dataclass_fields__}
+    TrainConfig(**config_fields).validate()
+    args: list[str] = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "conditional":
+            args.append("--conditional" if value else "--unconditional")
+        elif key == "jit":
+            args.append("--jit" if value else "--no-jit")
+        elif isinstance(value, bool):
+            args += [f"--{key.replace('_', '-')}"] if value else []
+        else:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return [*args, "--quiet"]
+
+
+def check_upload(data: bytes, limits: Limits = UNLIMITED) -> int:
+    """Refuse an uploaded zip that is too big, not a zip, or has no images; returns its image count.
+
+    The general caps (MAX_UPLOAD_BYTES, MAX_UPLOAD_MEMBERS) always hold; `limits` (demo mode:
+    studio.policy.limits()) adds its upload size and image count, raising NotAllowedError.
+    gan.data enforces the rest (unsafe member names, zip bombs, oversized images) when it reads it.
+    """
+    import io
+    import zipfile
+
+    from gan.data import IMAGE_EXTENSIONS
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the upload is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    limits.check("max_upload_mb", round(len(data) / 2**20, 1), " MB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise ValueError("the upload is not a valid .zip file") from None
+    if len(names) > MAX_UPLOAD_MEMBERS:
+        raise ValueError(f"the zip has {len(names):,} entries; the limit is {MAX_UPLOAD_MEMBERS:,}")
+    images = [n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS]
+    if not images:
+        raise ValueError("the zip holds no images; expected <class>/<image>.png (or .jpg) entries")
+    limits.check("max_images", len(images))
+    return len(images)
+
+
+def check_train_limits(fields: dict, limits: Limits) -> None:
+    """NotAllowedError when the form asks for more than `limits` allow (epochs, images, steps)."""
+    limits.check("max_epochs", fields.get("epochs") or 0)
+    if fields.get("limit") is not None:
+        limits.check("max_images", fields["limit"])
+    if limits.max_epochs is not None and fields.get("steps") is not None:
+        raise NotAllowedError("this demo counts training in epochs; leave 'Stop after steps' empty")
+
+
+@st.cache_resource
+def _launches() -> tuple[threading.Lock, dict[str, tuple[subprocess.Popen, float]]]:
+    """{run path: (process, launch time)} of every trainer this server started, shared by every
+    session (browser tab), and the lock that makes check-then-start one step across sessions.
+
+    A trainer takes its run's lock only after importing TensorFlow (seconds), so until then only
+    this knows a training is starting; and a trainer that dies at once is seen here by its exit code.
+    """
+    return threading.Lock(), {}
+
+
+def launched(run: Run) -> subprocess.Popen | None:
+    """The last trainer this server started for `run` (alive or not), or None."""
+    return _launches()[1].get(str(run.path), (None, 0.0))[0]
+
+
+def is_starting(run: Run) -> bool:
+    """Started from this app, alive, and the trainer has written no status since its launch (it writes
+    one only while holding the run's lock, so from then on the lock tells)."""
+    process, launched_at = _launches()[1].get(str(run.path), (None, 0.0))
+    return process is not None and process.poll() is None and (run.status().get("updated_at") or 0.0) < launched_at
+
+
+def launched_names(root: Path) -> list[str]:
+    """Runs under `root` this server started, including those whose folder holds nothing readable yet."""
+    return [Path(path).name for path in list(_launches()[1]) if Path(path).parent == Path(root)]
+
+
+def forget(run: Run) -> None:
+    """Drop a deleted run from the registry."""
+    _launches()[1].pop(str(run.path), None)
+
+
+def active_trainings(root: Path | None = None) -> list[str]:
+    """Runs under `root` (default runs_root()) being trained now: a process holds the run's lock,
+    or a process started from this app has not reached the point of taking it yet."""
+    root = runs_root() if root is None else Path(root)
+    names = {name for name in launched_names(root) if is_starting(Run(root / name))}
+    if root.is_dir():
+        names |= {p.name for p in root.iterdir() if p.is_dir() and Run(p).is_locked()}
+    return sorted(names)
+
+
+def check_training_slot(busy: list[str], limits: Limits) -> None:
+    """NotAllowedError (naming the cap) when `busy` runs already fill `limits.max_concurrent_trainings`."""
+    cap = limits.max_concurrent_trainings
+    if cap is None or len(busy) < cap:
+        return
+    shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
+    raise NotAllowedError(f"this demo trains at most {cap} run{'' if cap == 1 else 's'} at a time and "
+                          f"{shown} {'is' if len(busy) == 1 else 'are'} training now; "
+                          "try again when it has finished")
+
+
+def launch_training(run: Run, args: list[str], limits: Limits = UNLIMITED) -> subprocess.Popen:
+    """Start `python -m gan train` for `run` (gan.runs.start_training), unless the run is training
+    already (RunLockedError) or `limits` allow no further training now (NotAllowedError)."""
+    guard, launched = _launches()
+    with guard:
+        busy = active_trainings(run.path.parent)
+        if run.name in busy:
+            raise RunLockedError(f"run {run.name} is already being trained; stop it first")
+        check_training_slot(busy, limits)
+        # The trainer reads only inside the app's allowed data folders, the same ones (resolved here).
+        roots = os.pathsep.join(str(r) for r in allowed_data_roots())
+        process = start_training(run.path, args, env={"GAN_CONFINE_DATA": "1", "GAN_DATA_ROOTS": roots})
+        launched[str(run.path)] = (process, time.time())
+    return process
+
+
+def check_data(source: str) -> str:
+    """Decode a few images of `source` now, so a bad path fails here rather than in the trainer."""
+    from gan.data import load_dataset
+
+    data = load_dataset(source, limit=16, roots=allowed_data_roots())
+    classes = ", ".join(data.class_names[:6]) + (", ..." if data.num_classes > 6 else "")
+    return f"{data.num_classes} class(es): {classes}"
+
+
+def log_tail(run: Run, lines: int = 8) -> str:
+    """The end of the run's train.log (where a trainer that died early said why)."""
+    try:
+        with open(run.log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 8192))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])

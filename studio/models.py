@@ -1,0 +1,155 @@
+"""Which models the app offers and how it loads them: shipped checkpoints and runs, the shared picker,
+cached generators and sample grids.
+
+TensorFlow is imported only when a model is first loaded, so the Train page and an empty app start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from gan.files import REPO_ROOT
+from gan.runs import Run, list_runs, runs_root
+
+if TYPE_CHECKING:
+    import keras
+
+
+MODEL_KEY = "model_path"  # session_state: the chosen model's run directory, shared by all pages
+
+
+def checkpoints_root() -> Path:
+    """Where shipped pretrained models live: $GAN_CHECKPOINTS_DIR, else checkpoints/."""
+    return Path(os.environ.get("GAN_CHECKPOINTS_DIR") or REPO_ROOT / "checkpoints")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A run directory with a generator in it, from checkpoints/ (shipped) or runs/ (trained here)."""
+
+    run: Run
+    shipped: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.run.name} ({'pretrained' if self.shipped else 'run'})"
+
+
+def model_choices() -> list[ModelChoice]:
+    """Shipped checkpoints first (alphabetical), then runs (newest first); only those with a generator."""
+    root = checkpoints_root()
+    shipped = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name) if root.is_dir() else []
+    choices = [ModelChoice(Run(p), True) for p in shipped if (p / "generator.keras").is_file()]
+    choices += [ModelChoice(run, False) for run in list_runs(runs_root()) if run.generator_path.is_file()]
+    return choices
+
+
+def default_choice(choices: list[ModelChoice]) -> int:
+    """Index of $GAN_DEFAULT_MODEL among `choices`, else the first shipped checkpoint, else 0."""
+    wanted = os.environ.get("GAN_DEFAULT_MODEL")
+    for i, choice in enumerate(choices):
+        if wanted and choice.run.name == wanted:
+            return i
+    return next((i for i, c in enumerate(choices) if c.shipped), 0)
+
+
+def pick_model(where=None) -> Run | None:
+    """A model selectbox (in the sidebar by default); the choice is shared by every page.
+
+    Returns None after drawing the empty state when there is no model at all.
+    """
+    choices = model_choices()
+    if not choices:
+        empty_state()
+        return None
+    paths = [str(c.run.path) for c in choices]
+    current = st.session_state.get(MODEL_KEY)
+    index = paths.index(current) if current in paths else default_choice(choices)
+    labels = {str(c.run.path): c.label for c in choices}
+    container = where or st.sidebar
+    chosen = container.selectbox("Model", paths, index=index, format_func=labels.__getitem__, key="model_picker",
+                                 help="Pretrained checkpoints and your own runs that have saved a generator.")
+    st.session_state[MODEL_KEY] = chosen
+    return choices[paths.index(chosen)].run
+
+
+def empty_state() -> None:
+    st.info("No model yet: train one on the **Train** page (a few minutes with the `tiny` preset), "
+            "or put a pretrained run folder under `checkpoints/`.")
+    with contextlib.suppress(Exception):  # page_link needs the navigation to be set up
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model (TensorFlow starts once)...")
+def _load_generator(path: str, mtime: float) -> keras.Model:
+    from gan.sampling import load_generator
+
+    return load_generator(path)
+
+
+def load_model(run: Run) -> keras.Model:
+    """The run's generator, loaded once per file version (a retrained run reloads)."""
+    return _load_generator(str(run.generator_path), _mtime(run.generator_path))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    latent_dim: int
+    num_classes: int
+    class_names: list[str]
+
+
+def model_info(run: Run, model: keras.Model) -> ModelInfo:
+    """Latent size and classes, with readable names where the run recorded them."""
+    from gan import sampling
+
+    classes = sampling.num_classes(model)
+    names = [str(n) for n in run.class_names()]
+    if len(names) != classes:
+        names = [f"class {i}" for i in range(classes)]
+    return ModelInfo(sampling.latent_dim(model), classes, names)
+
+
+def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
+                truncation: float | None = None) -> np.ndarray:
+    """A grid image of `n` samples (conditional models: classes take turns, cell by cell).
+
+    Cached per model version and arguments: a big generator takes seconds for 64 images on a
+    CPU, and page revisits or unrelated widget changes should not pay that again.
+    """
+    return _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, class_id, truncation)
+
+
+@st.cache_data(max_entries=64, show_spinner="Sampling...")
+def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, truncation: float | None,
+          columns: int = 8) -> np.ndarray:
+    from gan import sampling
+
+    images, _ = sampling.sample(_load_generator(path, mtime), n, seed, class_id, truncation)
+    return sampling.make_grid(images, columns)
+
+
+def class_grid(run: Run, seed: int = 0) -> np.ndarray:
+    """A grid of fresh samples, one labelled column per class for a conditional model (8 x 8 otherwise)."""
+    from gan import sampling
+
+    info = model_info(run, load_model(run))
+    n, columns = sampling.grid_layout(info.num_classes)
+    images = _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, None, None, columns)
+    if columns == info.num_classes:
+        return sampling.label_columns(images, info.class_names)
+    return images
