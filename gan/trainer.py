@@ -220,7 +220,7 @@ class Trainer:
             saved_step, saved = step, True
             prepare_sampler()
             if writer:
-                save_checkpoint(run.checkpoint_path, gan.variables, {"step": step})  # + shapes; config.json has the rest
+                save_checkpoint(run.checkpoint_path, gan.variables, {"step": step})  # config.json has the rest
                 atomic_write(run.generator_path, lambda tmp: gan.sampler.save(tmp))
 
         def save_grid(epoch: int) -> None:
