@@ -17,7 +17,9 @@ def import_keras_quietly() -> None:
     """Import keras (and so its backend) with the C++ start-up chatter kept off the terminal."""
     if "keras" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3, not 2: TensorFlow's graph optimizer logs a harmless "remapper failed" ERROR line when it first
+    # compiles the train step on a CPU, into every terminal and train.log. Python exceptions still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:

@@ -60,10 +60,10 @@ class RunLockedError(RunError):
     """Another process is training this run."""
 
 
-# What may already be in a folder a new run starts in: the app's launcher opens train.log before the
-# trainer starts, and the trainer's own lock comes first. Training overwrites neither, so a folder
-# holding only them counts as empty.
-LAUNCHER_FILES = frozenset({"train.log", "run.lock"})
+# What may already be in a folder a new run starts in: the app's launcher writes the settings it starts
+# the trainer with (launch.json) and opens train.log first, and the trainer's own lock comes first.
+# Training overwrites none of them, so a folder holding only them counts as empty.
+LAUNCHER_FILES = frozenset({"train.log", "run.lock", "launch.json"})
 MAX_PATH_BYTES = 4000  # below Linux's PATH_MAX (4096), leaving room for the files inside a run
 
 
@@ -84,6 +84,7 @@ class Run:
     checkpoint_path = property(lambda self: self.path / "ckpt" / "latest.npz")
     generator_path = property(lambda self: self.path / "generator.keras")
     log_path = property(lambda self: self.path / "train.log")
+    launch_path = property(lambda self: self.path / "launch.json")
     lock_path = property(lambda self: self.path / "run.lock")
     holdout_path = property(lambda self: self.path / "holdout.json")
     best_generator_path = property(lambda self: self.path / "best" / "generator.keras")

@@ -11,6 +11,7 @@ concurrent trainings are capped by gan.policy.limits().
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 
@@ -19,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from gan import security
+from gan.config import TrainConfig
 from gan.presets import DEFAULT_PRESET, preset_description, preset_names
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs, runs_root
 from gan.security import NotAllowedError
@@ -28,12 +30,6 @@ SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode d
 REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while
 ROOTS_HINT = ("The app reads training data only inside its allowed folders: {roots}. The owner sets them "
               "with GAN_DATA_ROOTS (colon-separated).")
-
-
-def _launch(run: Run, args: list[str]) -> None:
-    """Start the trainer; RunLockedError when the run trains already, NotAllowedError when the
-    demo's cap on concurrent trainings is reached (checked across every session of this server)."""
-    launch.launch_training(run, args, policy.limits())
 
 
 # --- new run ------------------------------------------------------------------------------------
@@ -126,13 +122,13 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         st.error("Choose a .zip file to upload first.")
         return
     limits = policy.limits()
-    try:
-        args = launch.train_args(fields)  # checked before anything is saved
-        launch.check_train_limits(fields, limits)
+    try:  # TrainConfig validates every setting, before anything is saved
+        config = TrainConfig.for_preset(**fields)
+        launch.check_train_limits(config, limits)
     except ValueError as e:
         st.error(f"Check the settings: {e}")
         return
-    try:  # refuse early, before an upload is saved; _launch checks again, race-free
+    try:  # refuse early, before an upload is saved; launching checks again, race-free
         launch.check_training_slot(launch.active_trainings(), limits)
     except NotAllowedError as e:
         st.error(f"Not started: {e}.")
@@ -168,8 +164,7 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
             with st.spinner("Checking the upload..."):
                 summary = launch.check_data(data)
             st.caption(f"Data: {summary}")
-        args = ["--data", data, *args]
-        _launch(run, args)
+        launch.launch_new_run(run, dataclasses.replace(config, data=data), limits)
     except Exception as e:
         shutil.rmtree(run.path, ignore_errors=True)  # it did not exist before: anything there is ours
         if new_upload:  # refused: nothing of it stays on the server
@@ -302,7 +297,7 @@ def _controls(run: Run, state: str) -> None:
         try:
             if more is not None and not config.steps:
                 limits.check("max_epochs", int(more))
-            _launch(run, args)
+            launch.launch_training(run, args, limits)  # checks the run lock and the demo cap, race-free
         except RunLockedError as e:
             st.warning(str(e))
         except NotAllowedError as e:

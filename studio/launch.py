@@ -4,18 +4,23 @@ flags, and the one registry of trainers this server started."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from gan.runs import Run, RunLockedError, list_runs, runs_root, start_training
 from gan.security import NotAllowedError, allowed_data_roots
 from studio.policy import UNLIMITED, Limits
+
+if TYPE_CHECKING:
+    from gan.config import TrainConfig
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -96,34 +101,6 @@ def run_data(run: Run) -> str | None:
         return None
 
 
-def train_args(fields: dict) -> list[str]:
-    """`python -m gan train` flags for the form's values; None means "the preset's default".
-
-    The values are checked with TrainConfig.validate first (cheap: no preset or Keras import),
-    so a bad value is reported on the page instead of in a dead process's log.
-    """
-    from gan.config import ConfigError, TrainConfig
-    from gan.presets import preset_names
-
-    if fields.get("preset") not in preset_names():
-        raise ConfigError(f"unknown preset {fields.get('preset')!r}; choose from {', '.join(preset_names())}")
-    config_fields = {k: v for k, v in fields.items() if v is not None and k in TrainConfig.__dataclass_fields__}
-    TrainConfig(**config_fields).validate()
-    args: list[str] = []
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if key == "conditional":
-            args.append("--conditional" if value else "--unconditional")
-        elif key == "jit":
-            args.append("--jit" if value else "--no-jit")
-        elif isinstance(value, bool):
-            args += [f"--{key.replace('_', '-')}"] if value else []
-        else:
-            args += [f"--{key.replace('_', '-')}", str(value)]
-    return [*args, "--quiet"]
-
-
 def check_upload(data: bytes, limits: Limits = UNLIMITED) -> int:
     """Refuse an uploaded zip that is too big, not a zip, or has no images; returns its image count.
 
@@ -153,12 +130,12 @@ def check_upload(data: bytes, limits: Limits = UNLIMITED) -> int:
     return len(images)
 
 
-def check_train_limits(fields: dict, limits: Limits) -> None:
-    """NotAllowedError when the form asks for more than `limits` allow (epochs, images, steps)."""
-    limits.check("max_epochs", fields.get("epochs") or 0)
-    if fields.get("limit") is not None:
-        limits.check("max_images", fields["limit"])
-    if limits.max_epochs is not None and fields.get("steps") is not None:
+def check_train_limits(config: TrainConfig, limits: Limits) -> None:
+    """NotAllowedError when a new run asks for more than `limits` allow (epochs, images, steps)."""
+    limits.check("max_epochs", config.epochs)
+    if config.limit is not None:
+        limits.check("max_images", config.limit)
+    if limits.max_epochs is not None and config.steps is not None:
         raise NotAllowedError("this demo counts training in epochs; leave 'Stop after steps' empty")
 
 
@@ -230,6 +207,15 @@ def launch_training(run: Run, args: list[str], limits: Limits = UNLIMITED) -> su
         process = start_training(run.path, args, env={"GAN_CONFINE_DATA": "1", "GAN_DATA_ROOTS": roots})
         launched[str(run.path)] = (process, time.time())
     return process
+
+
+def launch_new_run(run: Run, config: TrainConfig, limits: Limits = UNLIMITED) -> subprocess.Popen:
+    """Start a new run from a validated config: the one path from the Train page to the trainer is
+    `python -m gan train --config <run>/launch.json` (the settings, as the form asked for them)."""
+    from gan.files import atomic_write_json
+
+    atomic_write_json(run.launch_path, dataclasses.asdict(config))
+    return launch_training(run, ["--config", str(run.launch_path), "--quiet"], limits)
 
 
 def check_data(source: str) -> str:
