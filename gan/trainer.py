@@ -111,16 +111,46 @@ class Trainer:
                 raise
 
     def _train(self, data, resume: bool, processes, writer: bool) -> tuple[str, int]:
+        """Check the folder, build the GAN (from the checkpoint when resuming), then run the loop."""
         import keras
 
-        from gan.checkpoint import load_checkpoint, save_checkpoint
+        from gan.checkpoint import load_checkpoint
         from gan.distribute import replicas_for
         from gan.objective import GAN
-        from gan.steps import make_train_step
 
         config, run = self.config, self.run
         replicas = replicas_for(config, processes=processes)  # one device unless --distribute; gan/distribute.py
-        # Decided together: a process that raised alone would leave the others waiting forever.
+        found = self._open_run(data, resume, replicas, writer)
+        if config.mixed_precision:
+            keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        keras.utils.set_random_seed(config.seed)
+        steps_per_epoch = max(1, len(data.images) // (config.d_steps * config.batch_size))
+        total = config.steps or config.epochs * steps_per_epoch
+        with replicas.scope():
+            gan = GAN(config, data.num_classes, total_steps=total)
+        step = 0
+        if resume and found:
+            step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
+            log.info("resumed %s at step %d", run.name, step)
+        if writer:
+            run.truncate_metrics(step)
+            run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
+                             epoch=step // steps_per_epoch, steps_per_epoch=steps_per_epoch, error=None,
+                             started_at=time.time(), backend=keras.backend.backend(), images=len(data.images),
+                             processes=replicas.process_count)
+        loop = _Loop(self, gan, data, replicas, writer, step, total, steps_per_epoch, saved=found)
+        state, step = loop.train()
+        if writer:
+            run.write_status(state=state, step=step, pid=None, finished_at=time.time())
+        return state, step
+
+    def _open_run(self, data, resume: bool, replicas, writer: bool) -> bool:
+        """Refuse what would lose a user's work, write config.json, classes.json and holdout.json for a
+        new run; returns whether there is a checkpoint to resume from.
+
+        Decided together: a process that raised alone would leave the others waiting forever.
+        """
+        config, run = self.config, self.run
         found = run.checkpoint_path.exists()
         problem = None if resume else run.new_run_problem()
         if replicas.any_process(problem is not None):
@@ -144,130 +174,25 @@ class Trainer:
         if writer:
             atomic_write_bytes(run.config_path, config.to_json().encode())
             atomic_write_json(run.classes_path, list(data.class_names))
-
-        if config.mixed_precision:
-            keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-        keras.utils.set_random_seed(config.seed)
-        per_step = config.d_steps * config.batch_size
-        steps_per_epoch = max(1, len(data.images) // per_step)
-        total = config.steps or config.epochs * steps_per_epoch
-        with replicas.scope():
-            gan = GAN(config, data.num_classes, total_steps=total)
-        step = 0
-        if resume and found:
-            step = int(load_checkpoint(run.checkpoint_path, gan.variables)["step"])
-            log.info("resumed %s at step %d", run.name, step)
-        if writer:
-            run.truncate_metrics(step)
-
-        train_step = make_train_step(gan, data.images, data.labels, replicas)
-        from gan.sampling import grid_layout
-
-        grid_size, grid_columns = grid_layout(gan.num_classes)  # one column per class when conditional
-        fixed_z = np.random.default_rng(config.seed).standard_normal((grid_size, config.latent_dim)).astype(np.float32)
-        fixed_labels = np.arange(grid_size, dtype=np.int32) % max(gan.num_classes, 1)
-
-        if writer:
-            run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
-                             epoch=step // steps_per_epoch, steps_per_epoch=steps_per_epoch, error=None,
-                             started_at=time.time(), backend=keras.backend.backend(), images=len(data.images),
-                             processes=replicas.process_count)
-        pending: list[dict] = []
-        interval_start, interval_step = time.perf_counter(), step
-        order, order_epoch = None, -1
-        bar = self._progress_bar(total, step)
-
-        def log_row() -> None:
-            nonlocal interval_start, interval_step
-            if not pending:
-                return
-            from keras import ops
-
-            row = {k: float(np.mean(ops.convert_to_numpy(ops.stack([m[k] for m in pending])))) for k in pending[0]}
-            pending.clear()
-            bad = [k for k, v in row.items() if not math.isfinite(v)]
-            if bad:
-                raise TrainingError(f"non-finite {', '.join(bad)} at step {step}; the last good checkpoint is kept")
-            elapsed = time.perf_counter() - interval_start
-            rate = (step - interval_step) * per_step / max(elapsed, 1e-9)
-            interval_start, interval_step = time.perf_counter(), step
-            bar.set_postfix_str(f"D {row['d_loss_real'] + row['d_loss_fake']:.3f}  G {row['g_loss']:.3f}  "
-                                f"{rate:,.0f} img/s", refresh=False)
-            if writer:
-                run.append_metrics({"step": step, "epoch": step / steps_per_epoch, "time": time.time(), **row,
-                                    "imgs_per_s": rate})
-                eta = (total - step) * per_step / max(rate, 1e-9)
-                run.write_status(step=step, epoch=step // steps_per_epoch, imgs_per_s=rate, eta_s=eta)
-
-        # Every process takes the same branches (sync and sampling are collective on several
-        # processes), so nothing below may depend on what one process sees on its disk.
-        saved_step, saved = step, found
-        prepared_step = -1
-
-        def prepare_sampler():
-            """Sync the step's state into the Keras variables, then ready the sampler (once per step)."""
-            nonlocal prepared_step
-            train_step.sync()
-            if prepared_step != step:
-                gan.prepare_sampler()
-                prepared_step = step
-            return gan.sampler
-
-        def save() -> None:
-            nonlocal saved_step, saved
-            if saved_step == step and saved:
-                return
-            saved_step, saved = step, True
-            prepare_sampler()
-            if writer:
-                save_checkpoint(run.checkpoint_path, gan.variables, {"step": step})  # config.json has the rest
-                atomic_write(run.generator_path, lambda tmp: gan.sampler.save(tmp))
-
-        def save_grid(epoch: int) -> None:
-            from gan.sampling import generate, make_grid, save_png
-
-            images = generate(prepare_sampler(), fixed_z, fixed_labels if gan.num_classes else None)
-            if writer:
-                save_png(run.grid_path(epoch), make_grid(images, grid_columns))
-
-        stopping = False
-        with _StopFlag() as stop:
-            while step < total and not stopping:
-                epoch, position = divmod(step, steps_per_epoch)
-                if epoch != order_epoch:
-                    order, order_epoch = epoch_order(epoch, len(data.images), per_step, config.seed), epoch
-                index = order[position * per_step:(position + 1) * per_step].reshape(config.d_steps, config.batch_size)
-                noise = config.instance_noise * max(0.0, 1.0 - step / total)
-                ema_decay = min(config.ema or 0.0, (1.0 + step) / (10.0 + step))
-                pending.append(train_step(index, noise, ema_decay))
-                step += 1
-                bar.update(1)
-                stopping = replicas.any_process(stop.set)  # SIGTERM may reach one process only
-                epoch_done = step % steps_per_epoch == 0 or step == total
-                if step % config.log_every == 0 or epoch_done or stopping:
-                    log_row()
-                if epoch_done:
-                    save_grid(math.ceil(step / steps_per_epoch))
-                if epoch_done or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                    log_row()
-                    save()
-                if config.eval_every and step % config.eval_every == 0:
-                    self._evaluate(prepare_sampler(), data, step, writer)
-            log_row()
-            save()
-        bar.close()
-        state = FINISHED if step >= total else STOPPED
-        if writer:
-            run.write_status(state=state, step=step, pid=None, finished_at=time.time())
-        return state, step
+        return found
 
     def _evaluate(self, sampler, data, step: int, writer: bool) -> None:
-        """A cheap in-training score for the live charts (gan.metrics.live_score); with keep_best, the
-        generator that scored lowest so far is kept in best/ (best.json says when and how it scored)."""
+        """A cheap in-training score for the live charts (gan.metrics.live_score), appended to evals.csv;
+        with keep_best, the generator that scored lowest so far is kept in best/ (best.json says when and
+        how it scored)."""
         from gan.metrics import live_score
 
-        value = live_score(self.run, sampler, data, step, self.config.eval_metric)
-        if not (self.config.keep_best and writer and value is not None):
+        start = time.perf_counter()
+        results = live_score(sampler, data, step, self.config.eval_metric)
+        if results is None:
+            return
+        score = results[0]
+        if writer:
+            self.run.append_evals(step, results)
+        log.info("step %d: %s %.3f (floor %.3f, %d samples, %.1f s)", step, score.metric, score.value, score.floor,
+                 score.n, time.perf_counter() - start)
+        value = score.value
+        if not (self.config.keep_best and writer):
             return
         best = read_json(self.run.best_path, default=None)
         metric = self.config.eval_metric
@@ -283,3 +208,116 @@ class Trainer:
 
         return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
                     disable=not (self.progress and sys.stderr.isatty()))
+
+
+class _Loop:
+    """The training loop, per step, per log interval and per epoch, and what it keeps between steps.
+
+    Every process of a multi-process run takes the same branches (syncing and sampling are collective),
+    so nothing here may depend on what one process sees on its disk; only the `writer` writes.
+    """
+
+    def __init__(self, trainer: Trainer, gan, data, replicas, writer: bool, step: int, total: int,
+                 steps_per_epoch: int, saved: bool):
+        from gan.sampling import grid_layout
+        from gan.steps import make_train_step
+
+        self.trainer, self.gan, self.data, self.replicas, self.writer = trainer, gan, data, replicas, writer
+        self.config, self.run = trainer.config, trainer.run
+        self.step, self.total, self.steps_per_epoch = step, total, steps_per_epoch
+        self.per_step = self.config.d_steps * self.config.batch_size
+        self.train_step = make_train_step(gan, data.images, data.labels, replicas)
+        self.pending: list[dict] = []  # per-step metrics since the last log row
+        self.interval_start, self.interval_step = time.perf_counter(), step
+        self.order, self.order_epoch = None, -1
+        self.saved_step, self.saved, self.prepared_step = step, saved, -1
+        grid_size, self.grid_columns = grid_layout(gan.num_classes)  # one column per class when conditional
+        self.fixed_z = np.random.default_rng(self.config.seed).standard_normal(
+            (grid_size, self.config.latent_dim)).astype(np.float32)
+        self.fixed_labels = np.arange(grid_size, dtype=np.int32) % max(gan.num_classes, 1)
+        self.bar = trainer._progress_bar(total, step)
+
+    def train(self) -> tuple[str, int]:
+        config, stopping = self.config, False
+        with _StopFlag() as stop:
+            while self.step < self.total and not stopping:
+                self.pending.append(self.train_step(*self.next_batch()))
+                self.step += 1
+                self.bar.update(1)
+                stopping = self.replicas.any_process(stop.set)  # SIGTERM may reach one process only
+                epoch_done = self.step % self.steps_per_epoch == 0 or self.step == self.total
+                if self.step % config.log_every == 0 or epoch_done or stopping:
+                    self.log_row()
+                if epoch_done:
+                    self.save_grid(math.ceil(self.step / self.steps_per_epoch))
+                if epoch_done or (config.checkpoint_every and self.step % config.checkpoint_every == 0):
+                    self.save()
+                if config.eval_every and self.step % config.eval_every == 0:
+                    self.trainer._evaluate(self.sampler(), self.data, self.step, self.writer)
+            self.log_row()
+            self.save()
+        self.bar.close()
+        return (FINISHED if self.step >= self.total else STOPPED), self.step
+
+    def next_batch(self) -> tuple[np.ndarray, float, float]:
+        """(image indices of this step, instance-noise std, EMA decay): the data order replays on resume."""
+        config, step = self.config, self.step
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self.order_epoch:
+            self.order, self.order_epoch = epoch_order(epoch, len(self.data.images), self.per_step, config.seed), epoch
+        index = self.order[position * self.per_step:(position + 1) * self.per_step]
+        noise = config.instance_noise * max(0.0, 1.0 - step / self.total)
+        ema_decay = min(config.ema or 0.0, (1.0 + step) / (10.0 + step))
+        return index.reshape(config.d_steps, config.batch_size), noise, ema_decay
+
+    def log_row(self) -> None:
+        """Average the metrics since the last row into metrics.csv and status.json; stop on a non-finite loss."""
+        if not self.pending:
+            return
+        from keras import ops
+
+        pending, step = self.pending, self.step
+        row = {k: float(np.mean(ops.convert_to_numpy(ops.stack([m[k] for m in pending])))) for k in pending[0]}
+        pending.clear()
+        bad = [k for k, v in row.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(f"non-finite {', '.join(bad)} at step {step}; the last good checkpoint is kept")
+        elapsed = time.perf_counter() - self.interval_start
+        rate = (step - self.interval_step) * self.per_step / max(elapsed, 1e-9)
+        self.interval_start, self.interval_step = time.perf_counter(), step
+        self.bar.set_postfix_str(f"D {row['d_loss_real'] + row['d_loss_fake']:.3f}  G {row['g_loss']:.3f}  "
+                                 f"{rate:,.0f} img/s", refresh=False)
+        if self.writer:
+            self.run.append_metrics({"step": step, "epoch": step / self.steps_per_epoch, "time": time.time(), **row,
+                                     "imgs_per_s": rate})
+            eta = (self.total - step) * self.per_step / max(rate, 1e-9)
+            self.run.write_status(step=step, epoch=step // self.steps_per_epoch, imgs_per_s=rate, eta_s=eta)
+
+    def sampler(self):
+        """The EMA generator, synced from the step's state and BatchNorm re-estimated (once per step)."""
+        self.train_step.sync()
+        if self.prepared_step != self.step:
+            self.gan.prepare_sampler()
+            self.prepared_step = self.step
+        return self.gan.sampler
+
+    def save(self) -> None:
+        """Checkpoint and generator.keras, once per step (the end of the run may ask twice)."""
+        from gan.checkpoint import save_checkpoint
+
+        if self.saved_step == self.step and self.saved:
+            return
+        self.log_row()
+        self.saved_step, self.saved = self.step, True
+        sampler = self.sampler()
+        if self.writer:
+            save_checkpoint(self.run.checkpoint_path, self.gan.variables, {"step": self.step})  # config.json: the rest
+            atomic_write(self.run.generator_path, lambda tmp: sampler.save(tmp))
+
+    def save_grid(self, epoch: int) -> None:
+        """The fixed-noise grid of this epoch: the same latents all run long, one column per class."""
+        from gan.sampling import generate, make_grid, save_png
+
+        images = generate(self.sampler(), self.fixed_z, self.fixed_labels if self.gan.num_classes else None)
+        if self.writer:
+            save_png(self.run.grid_path(epoch), make_grid(images, self.grid_columns))
