@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from gan.cli_metrics import add_evaluate, add_train_classifier
 from gan.config import LIVE_METRICS, TrainConfig
 from gan.errors import CliError, first_line
-from gan.metrics.cli import add_evaluate, add_train_classifier
 from gan.presets import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1

@@ -1,7 +1,9 @@
 """`python -m gan evaluate` and `python -m gan train-classifier` (added to gan.cli.COMMANDS).
 
-Bad input raises `gan.cli.CliError` (one line, exit code 2); metric problems raise `MetricError`,
-which is a ValueError subclass the CLI also reports as one line.
+The command-line layer over gan.metrics: it imports the library, never the reverse. `evaluate`
+computes scores with gan.metrics and saves them through the run (`Run.append_evals`); the library
+itself writes nothing. Bad input raises `gan.errors.CliError` (one line, exit code 2), and so does a
+metric that cannot be computed here (`MetricError`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def _evaluate(args) -> int:
         results = metrics.evaluate_run(run, names, n=args.n, data=args.data, seed=args.seed)
     except metrics.MetricError as e:
         raise CliError(str(e)) from None
+    run.append_evals(int(run.status().get("step") or 0), results)
     print(metrics.format_table(results))
     return 0
 
@@ -69,8 +72,8 @@ def add_train_classifier(sub) -> None:
 
 
 def _train_classifier(args) -> int:
-    from gan.errors import CliError
     from gan.data import load_dataset
+    from gan.errors import CliError
     from gan.metrics.classifier import train_classifier
 
     for name in ("epochs", "batch_size", "val_size"):

@@ -16,7 +16,7 @@ from gan.metrics.classes import class_accuracy, class_coverage
 from gan.metrics.frechet import feature_stats, frechet_distance, frechet_distance_features
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kid import kernel_distance, mmd2_unbiased
-from gan.metrics.memorization import nn_psnr
+from gan.metrics.memorization import nn_psnr, psnr_to
 from gan.metrics.precision_recall import knn_radii, precision_recall
 
 RNG = np.random.default_rng(0)
@@ -126,6 +126,13 @@ def test_nn_psnr_finds_exact_copies():
     assert np.isinf(values[0]) and np.isinf(values[1]) and values[2] > 60
 
 
+def test_psnr_to_one_image_is_the_memorization_psnr():
+    images = RNG.integers(0, 256, size=(20, 4, 4, 3), dtype=np.uint8)
+    mse = ((images.astype(float) - images[3].astype(float)) ** 2).reshape(20, -1).mean(1)
+    values = psnr_to(images[3], images)
+    assert np.isinf(values[3]) and np.allclose(np.delete(values, 3), 10 * np.log10(255**2 / np.delete(mse, 3)))
+
+
 def test_nn_psnr_matches_brute_force():
     train = RNG.integers(0, 256, size=(50, 4, 4, 3), dtype=np.uint8)
     generated = RNG.integers(0, 256, size=(7, 4, 4, 3), dtype=np.uint8)
@@ -149,6 +156,49 @@ def test_class_accuracy_and_coverage():
 
 
 # --- registry ---------------------------------------------------------------------------------
+
+def test_registry_keeps_what_the_app_reads_and_a_new_metric_is_one_function():
+    from gan import metrics
+
+    spec = metrics.METRICS["fd_cifar10k"]
+    assert spec.n == 10_000 and spec.extractor == "cifar" and spec.doc  # the Evaluate page's catalogue
+    assert {name for name, m in metrics.METRICS.items() if m.needs_test} == {"cas10k", "aug_gain5k"}
+    assert set(metrics.ALIASES.values()) | set(metrics.DEFAULT_METRICS) <= set(metrics.METRICS)
+
+    @metrics.register("mean_pixel1k", n=1_000, extractor=None, doc="mean pixel value (a test metric)")
+    def mean_pixel(metric, x):
+        return [metrics.Result(metric.name, float(x.generated.mean()), float(x.real.mean()), len(x.generated),
+                               x.reference, "pixels")]
+
+    try:
+        images = np.full((4, 2, 2, 3), 10, np.uint8)
+        x = metrics.Inputs(images, None, images + 1, None, "toy:4")
+        assert metrics.compute_metric("mean_pixel1k", x) == [
+            metrics.Result("mean_pixel1k", 10.0, 11.0, 4, "toy:4", "pixels")]
+        with pytest.raises(metrics.MetricError, match="class-conditional"):
+            metrics.compute_metric("ifd_cifar10k", x)
+        with pytest.raises(metrics.MetricError, match="--holdout"):
+            metrics.compute_metric("cas10k", metrics.Inputs(images, np.zeros(4), images, np.zeros(4), "toy:4"))
+    finally:
+        del metrics.METRICS["mean_pixel1k"]
+
+
+def test_reference_cache_of_an_older_version_still_loads(tmp_path, monkeypatch):
+    """Older caches also stored `floor_halves` (a full-dataset FD nothing read); they load without recomputing."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from gan.metrics.reference import fingerprint, load_or_compute
+
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    images = RNG.integers(0, 256, size=(8, 4, 4, 3), dtype=np.uint8)
+    extractor = SimpleNamespace(name="fake", key="k", features=None, features_and_probabilities=None)
+    path = tmp_path / f"ref-fake-{hashlib.sha1(b'k').hexdigest()[:8]}-{fingerprint(images)}.npz"
+    np.savez(path, mu=np.zeros(2), sigma=np.eye(2), features=np.ones((8, 2), np.float32),
+             probs=np.zeros((0, 0), np.float32), rows=np.arange(8), n_images=8, floor_halves=1.5)
+    ref = load_or_compute(extractor, images)
+    assert ref.n_images == 8 and ref.features.shape == (8, 2)
+
 
 def test_import_is_light():
     import subprocess
@@ -263,6 +313,24 @@ def test_train_and_evaluate_cli_append_evals(workspace, capsys):
     assert labels["fd_cifar2k"] == labels["is_cifar10k"] == f"cifar@{digest}" and labels["nn_psnr1k"] == "pixels"
 
 
+def test_evaluate_run_returns_scores_and_the_evaluate_command_saves_them(workspace, capsys):
+    from gan import metrics
+    from gan.cli import main
+    from gan.runs import Run
+
+    root, _ = workspace
+    run = Run(root / "unsaved")
+    assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "2", "--batch-size", "16",
+                 "--run-dir", str(run.path), "--quiet"]) == 0
+    results = metrics.evaluate_run(run, ["fd_cifar2k", "nn_psnr1k"], n=16)
+    assert [r.metric for r in results] == ["fd_cifar2k", "nn_psnr1k"]
+    assert not run.evals_path.exists()  # the library writes nothing: its caller saves
+    assert main(["evaluate", "--run-dir", str(run.path), "--metrics", "fd_cifar2k,nn_psnr1k", "--n", "16"]) == 0
+    saved = run.evals()
+    assert set(saved["metric"]) == {"fd_cifar2k", "fd_cifar2k_floor", "nn_psnr1k", "nn_psnr1k_floor"}
+    assert set(saved["step"]) == {2}  # the step the generator was saved at
+
+
 def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_path):
     from gan.metrics.extractors import load_cifar
 
@@ -278,11 +346,9 @@ def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_pa
 
 def test_live_score_without_classifier_is_a_noop(tmp_path, monkeypatch, caplog):
     from gan.metrics import live_score
-    from gan.runs import Run
 
     monkeypatch.setenv("GAN_CLASSIFIER", str(tmp_path / "missing.keras"))
-    assert live_score(Run(tmp_path), None, None, 1) is None
-    assert not Run(tmp_path).evals_path.exists()
+    assert live_score(None, None, 1) is None
 
 
 def test_intra_class_metrics_keep_per_class_values_with_floors(workspace, capsys):
@@ -352,6 +418,7 @@ def test_cas_without_test_images_says_how_to_get_them(workspace, capsys):
 
 
 def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(workspace, monkeypatch):
+    import dataclasses
     import json
 
     from gan import metrics
@@ -362,9 +429,9 @@ def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(workspace,
     scores = iter([5.0, 3.0, 4.0])  # the second evaluation is the best
     real = metrics.live_score
 
-    def scripted(run, generator, data, step, metric):
-        real(run, generator, data, step, metric)  # really computed and logged ...
-        return next(scores)  # ... but judged by a known sequence
+    def scripted(generator, data, step, metric):
+        results = real(generator, data, step, metric)  # really computed and saved ...
+        return [dataclasses.replace(results[0], value=next(scores)), *results[1:]]  # ... judged by a known sequence
 
     monkeypatch.setattr(metrics, "live_score", scripted)
     run_dir = root / "best"

@@ -11,7 +11,6 @@ its layer named "features" is the pooled penultimate activation.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -158,10 +157,3 @@ def _hardware() -> str:
 
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
 
-
-def load_summary(path: str | Path) -> dict:
-    """classifier.json beside a classifier file ({} when missing)."""
-    try:
-        return json.loads((Path(path).parent / "classifier.json").read_text())
-    except (OSError, ValueError):
-        return {}

@@ -1,7 +1,8 @@
 """Memorization check: PSNR of each generated image to its nearest training image in pixel space.
 
 A GAN that copies its training set shows up as very high PSNR (exact copies are infinite);
-the neighbour indices let the app show the pairs side by side.
+the neighbour indices let the app show the pairs side by side. The one PSNR of the project:
+the Compare page's nearest training images (gan.explore) are measured here too.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ def nearest_neighbours(generated: np.ndarray, train: np.ndarray,
             else:
                 better = d[np.arange(len(gb)), best] < dist
                 idx, dist = np.where(better, best + t_start, idx), np.where(better, d[np.arange(len(gb)), best], dist)
-        # Recompute the winners exactly in float64: the expanded form loses precision near 0.
-        exact = ((g[start:start + batch_size].astype(np.float64) - t[idx].astype(np.float64)) ** 2).mean(1)
-        index[start:start + batch_size], mse[start:start + batch_size] = idx, exact
+        # Recompute the winners exactly: the expanded form loses precision near 0.
+        index[start:start + batch_size], mse[start:start + batch_size] = idx, _mse(g[start:start + batch_size], t[idx])
     return index, mse
 
 
@@ -40,6 +40,17 @@ def psnr(mse: np.ndarray, peak: float = 255.0) -> np.ndarray:
     mse = np.asarray(mse, np.float64)
     with np.errstate(divide="ignore"):
         return 10 * np.log10(peak**2 / mse)
+
+
+def psnr_to(query: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """PSNR in dB of one uint8 image against each of `images` (higher = more alike; a copy is +inf)."""
+    return psnr(_mse(query.reshape(1, -1), images.reshape(len(images), -1)))
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean squared error of rows of pixels (broadcast), exact for uint8: squares in float32, sums in float64."""
+    diff = np.asarray(a, np.float32) - np.asarray(b, np.float32)
+    return np.mean(diff * diff, axis=1, dtype=np.float64)
 
 
 def nn_psnr(generated: np.ndarray, train: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

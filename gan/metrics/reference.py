@@ -46,7 +46,6 @@ class Reference:
     probs: np.ndarray  # (<= MAX_ROWS, C) or (0, 0) when the extractor has no classifier head
     rows: np.ndarray  # indices into the dataset of the stored rows
     n_images: int
-    floor_halves: float  # FD between two disjoint halves of all images
 
     def fd_floor(self, n: int) -> tuple[float, int]:
         """FD of `n` held-out real rows against the other stored rows (n capped at half of them)."""
@@ -61,8 +60,8 @@ def load_or_compute(extractor, images: np.ndarray, labels: np.ndarray | None = N
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
-                return Reference(z["mu"], z["sigma"], z["features"], z["probs"], z["rows"], int(z["n_images"]),
-                                 float(z["floor_halves"]))
+                # Older files also hold `floor_halves` (a full-dataset FD nothing read): ignored.
+                return Reference(z["mu"], z["sigma"], z["features"], z["probs"], z["rows"], int(z["n_images"]))
         except (OSError, ValueError, KeyError) as e:
             log.warning("ignoring unreadable reference cache %s: %s", path, e)
     reference = compute(extractor, images, seed)
@@ -71,20 +70,17 @@ def load_or_compute(extractor, images: np.ndarray, labels: np.ndarray | None = N
 
 
 def compute(extractor, images: np.ndarray, seed: int = 0) -> Reference:
-    """Features of every image -> mean/cov, the half-vs-half floor and a stored random subset."""
+    """Features of every image -> mean/cov and a stored random subset."""
     log.info("computing %s reference statistics of %d images (cached afterwards)", extractor.name, len(images))
     try:
         feats, probs = extractor.features_and_probabilities(images)
     except ValueError:
         feats, probs = extractor.features(images), None
     order = np.random.default_rng(seed).permutation(len(images))
-    half = len(images) // 2
-    floor = frechet_distance(*feature_stats(feats[order[:half]]), *feature_stats(feats[order[half:]])) \
-        if half >= 2 else float("nan")
     mu, sigma = feature_stats(feats)
     rows = order[:MAX_ROWS]
     stored_probs = probs[rows].astype(np.float32) if probs is not None else np.zeros((0, 0), np.float32)
-    return Reference(mu, sigma, feats[rows].astype(np.float32), stored_probs, rows, len(images), floor)
+    return Reference(mu, sigma, feats[rows].astype(np.float32), stored_probs, rows, len(images))
 
 
 def _save(path: Path, ref: Reference) -> None:
@@ -93,7 +89,7 @@ def _save(path: Path, ref: Reference) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, mu=ref.mu, sigma=ref.sigma, features=ref.features, probs=ref.probs, rows=ref.rows,
-                     n_images=ref.n_images, floor_halves=ref.floor_halves)
+                     n_images=ref.n_images)
 
     try:
         atomic_write(path, write)
