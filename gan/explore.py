@@ -7,7 +7,7 @@ directions ordered by how much they change the generator's internal picture, whi
 to read better than moving one raw latent coordinate at a time. Generators without a Dense
 layer fall back to the raw latent axes.
 
-The nearest-neighbour PSNR lives here too: it is the app's one "model vs data" question.
+The Real vs generated page's nearest-neighbour search ranks by PSNR (gan.metrics.memorization's).
 Keras is imported lazily, so importing this module costs nothing.
 """
 

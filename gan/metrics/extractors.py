@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from gan.errors import first_line
+from gan.files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CLASSIFIER = REPO_ROOT / "checkpoints" / "cifar10-classifier" / "classifier.keras"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
