@@ -1,13 +1,19 @@
-"""Shared pytest fixtures. Each section belongs to one module's tests; add new sections below."""
+"""Shared pytest fixtures. Each section belongs to one module's tests; add new sections below.
+
+Plain helpers shared by the test modules (REPO, make_npz, assert_clean, ...) are in helpers.py;
+no test module imports another.
+"""
 
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import make_tiny_run
 from PIL import Image
 
 # ============================================================================
@@ -81,20 +87,45 @@ def image_npz(tmp_path: Path) -> Path:
 
 
 # ============================================================================
-# Reliability / distribute / bad-input tests (tests/test_reliability.py,
-# test_distribute.py): the `slow` marker for end-to-end tests that start real
-# training processes. They still run by default (CI runs them); deselect with
-# `-m "not slow"` for a quick loop. Also declared in pyproject.toml; declaring
-# it here keeps `--strict-markers` happy when pytest runs without that file.
+# The `slow` marker: tests that take more than ~10 s, most of them end-to-end
+# tests that start real training processes. They still run by default (the
+# README's `python -m pytest`, and CI, run them); deselect with `-m "not slow"`
+# for a quick loop. Also declared in pyproject.toml; declaring it here keeps
+# `--strict-markers` happy when pytest runs without that file.
 # ============================================================================
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: end-to-end tests that start real processes (still run in CI)")
+    config.addinivalue_line("markers", "slow: over ~10 s, or starts real training processes (still run by default)")
 
 
 # ============================================================================
-# (end of reliability section)
+# (end of the slow marker)
+# ============================================================================
+
+
+# ============================================================================
+# The tiny trained run (the app's tests: test_app, test_app_demo,
+# test_evaluate_page, test_browser): a finished 4-step conditional `tiny` run
+# on helpers.make_npz's 3 colour classes, trained once per session. Tests read
+# it; a test that writes into a run takes `tiny_run_copy` (or copies the files
+# it needs) so that no other test sees what it wrote.
+# ============================================================================
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """<tmp>/runs/tiny: the shared trained run; its runs folder holds nothing else. Read it, never write to it."""
+    return make_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path) -> Path:
+    """tmp_path/runs/tiny: a private copy of the whole tiny run, for a test that writes into it."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "runs" / "tiny"))
+
+
+# ============================================================================
+# (end of the tiny trained run)
 # ============================================================================
 
 

@@ -21,78 +21,38 @@ import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
+from helpers import APP, CLASSES, REPO, app, assert_clean, local_env, lock_held_elsewhere, make_npz  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PAGES = ["pages/train.py", "pages/explore.py", "pages/compare.py", "pages/export.py"]
 OPTIONAL_PAGES = [p for p in ["pages/evaluate.py"] if (REPO / p).is_file()]  # written by others, when present
-CLASSES = ["red", "green", "blue"]
 
 
-def make_npz(path: Path, n: int = 64) -> Path:
-    """n 32x32 images in 3 colour classes, with class names."""
-    rng = np.random.default_rng(0)
-    y = np.arange(n) % 3
-    x = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
-    for c in range(3):
-        x[y == c, :, :, c] += 180
-    np.savez(path, x=x, y=y, class_names=np.array(CLASSES))
-    return path
-
-
-def make_tiny_run(base: Path) -> Path:
-    """A finished 4-step conditional `tiny` run in base/runs/tiny (reused if already there)."""
-    run_dir = base / "runs" / "tiny"
-    if (run_dir / "generator.keras").is_file():
-        return run_dir
-    from gan.cli import main
-
-    base.mkdir(parents=True, exist_ok=True)
-    data = make_npz(base / "data.npz")
-    code = main(["train", "--data", str(data), "--preset", "tiny", "--steps", "4", "--batch-size", "16",
-                 "--conditional", "--no-jit", "--log-every", "2", "--quiet", "--run-dir", str(run_dir)])
-    assert code == 0
-    return run_dir
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")
-
-
-def local_env(monkeypatch, tmp_path: Path) -> None:
-    """Not demo mode (whatever machine runs the tests), with typed data paths allowed under tmp_path."""
-    monkeypatch.setenv("GAN_DEMO_MODE", "0")
-    monkeypatch.setenv("GAN_DATA_ROOTS", str(tmp_path))
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
+    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    local_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def empty_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
+    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
     return tmp_path
 
 
 @pytest.fixture
 def run_env(tiny_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
+    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
+    use_runs(tiny_run.parent, tmp_path, monkeypatch)
     return tiny_run
 
 
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+@pytest.fixture
+def own_run_env(tiny_run_copy, tmp_path, monkeypatch):
+    """Like run_env, with this test's own copy of the tiny run, for a test that writes into it."""
+    use_runs(tiny_run_copy.parent, tmp_path, monkeypatch)
+    return tiny_run_copy
 
 
 def texts(at: AppTest) -> str:
@@ -158,14 +118,19 @@ def test_compare_shows_neighbours_and_explains_missing_data(run_env):
     assert any("not available" in w.value for w in at.warning)
 
 
-def test_export_zip_holds_pngs_and_labels(run_env):
+def export(per_class: int, fmt: str) -> tuple:
+    """Generate from the Export page: its export_result (file name, bytes, MIME type, summary)."""
     at = app()
     at.switch_page("pages/export.py").run()
-    at.number_input(key="export_per_class").set_value(2)
-    at.radio(key="export_format").set_value("zip")
+    at.number_input(key="export_per_class").set_value(per_class)
+    at.radio(key="export_format").set_value(fmt)
     next(b for b in at.button if b.label == "Generate").click().run()
     assert_clean(at)
-    name, blob, mime, _ = at.session_state["export_result"]
+    return at.session_state["export_result"]
+
+
+def test_export_zip_holds_pngs_and_labels(run_env):
+    name, blob, mime, _ = export(2, "zip")
     assert name.endswith(".zip") and mime == "application/zip"
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         pngs = [n for n in zf.namelist() if n.endswith(".png")]
@@ -178,13 +143,7 @@ def test_export_zip_holds_pngs_and_labels(run_env):
 
 
 def test_export_npz(run_env):
-    at = app()
-    at.switch_page("pages/export.py").run()
-    at.number_input(key="export_per_class").set_value(1)
-    at.radio(key="export_format").set_value("npz")
-    next(b for b in at.button if b.label == "Generate").click().run()
-    assert_clean(at)
-    _, blob, _, _ = at.session_state["export_result"]
+    _, blob, _, _ = export(1, "npz")
     arrays = np.load(io.BytesIO(blob))
     assert arrays["images"].shape == (3, 32, 32, 3) and arrays["images"].dtype == np.uint8
     assert list(arrays["labels"]) == [0, 1, 2]
@@ -255,6 +214,7 @@ def _kill(run_dir: Path) -> None:
         os.kill(int(pid), signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_train_live_then_stop(empty_env):
     from gan.runs import Run
     from studio import launch
@@ -417,12 +377,12 @@ def test_gpu_names_from_nvidia_smi():
 # --- the Train page's epoch grids ----------------------------------------------------------------
 
 
-def _grid_run(root: Path, epochs: int) -> Path:
-    """A finished run folder with `epochs` sample grids, each a different solid colour."""
+def _grid_run(tiny_run: Path, root: Path, epochs: int) -> Path:
+    """A finished run folder (a copy of tiny_run) with `epochs` sample grids, each a different solid colour."""
     from gan.runs import Run
 
     run_dir = root / "runs" / "watched"
-    shutil.copytree(make_tiny_run(root / "source"), run_dir, dirs_exist_ok=True)
+    shutil.copytree(tiny_run, run_dir)
     for old in Run(run_dir).sample_grids():
         old.unlink()
     for epoch in range(1, epochs + 1):
@@ -438,11 +398,8 @@ def add_grid(run_dir: Path, epoch: int) -> None:
     Image.new("RGB", (34, 34), (epoch * 40 % 256, 80, 160)).save(Run(run_dir).grid_path(epoch))
 
 
-def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-    run_dir = _grid_run(tmp_path, 2)
+def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tiny_run, empty_env):
+    run_dir = _grid_run(tiny_run, empty_env, 2)
     at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
     assert_clean(at)
     slider = at.select_slider(key="train_grid_epoch_watched")
@@ -464,11 +421,8 @@ def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tmp_path, 
     assert gif_button.label == "Download GIF of all epochs" and gif_button.url and not gif_button.deferred_file_id
 
 
-def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_be_deleted(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-    failed = tmp_path / "runs" / "early"
+def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_be_deleted(empty_env):
+    failed = empty_env / "runs" / "early"
     failed.mkdir(parents=True)
     (failed / "train.log").write_text("loading...\nerror: data source 'nowhere' not found\n")
     at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
@@ -489,17 +443,10 @@ def test_a_training_run_cannot_be_deleted(tmp_path):
     run = Run(run_dir)
     run.path.mkdir()
     (run_dir / "train.log").write_text("")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom gan.runs import Run\n"
-                               "with Run(sys.argv[1]).lock():\n    print('locked', flush=True)\n    time.sleep(60)\n",
-                               str(run_dir)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(run_dir):
         with pytest.raises(RunLockedError):
             delete_run(run)
         assert run_dir.exists()
-    finally:
-        holder.kill()
-        holder.wait()
     delete_run(run)
     assert not run_dir.exists()
 
@@ -532,29 +479,22 @@ def test_the_page_icon_is_served_by_the_app_not_fetched():
     assert "page_icon=messages.page_icon()" in (REPO / "app.py").read_text()
 
 
-def test_export_says_whether_the_images_are_worth_training_on(run_env, tmp_path):
+def test_export_says_whether_the_images_are_worth_training_on(own_run_env):
     from gan.runs import Run
 
-    evals = Run(run_env).evals_path
-    before = evals.read_text() if evals.exists() else None
-    header = "" if before else "step,metric,value,n,reference,extractor,time\n"
-    try:
-        with open(evals, "a") as f:
-            f.write(header + "8,cas10k,0.41,10000,held out by the run (12),small-resnet,5\n"
-                    "8,cas10k_floor,0.62,10000,held out by the run (12),small-resnet,5\n"
-                    "8,cas10k_chance,0.333333,10000,held out by the run (12),small-resnet,5\n"
-                    "8,aug_gain5k,0.031,5000,held out by the run (12),small-resnet,5\n"
-                    "8,aug_gain5k_std,0.006,5000,held out by the run (12),small-resnet,5\n"
-                    "8,aug_gain5k_without,0.44,5000,held out by the run (12),small-resnet,5\n"
-                    "8,aug_gain5k_with,0.471,5000,held out by the run (12),small-resnet,5\n")
-        at = app()
-        at.switch_page("pages/export.py").run()
-        assert_clean(at)
-        text = texts(at)
-        assert "41.0%" in text and "62.0%" in text and "33.3%" in text and "10,000" in text
-        assert "help: test accuracy +3.1%" in text and "held out by the run (12)" in text
-    finally:
-        if before is None:
-            evals.unlink()
-        else:
-            evals.write_text(before)
+    evals = Run(own_run_env).evals_path
+    header = "" if evals.exists() else "step,metric,value,n,reference,extractor,time\n"
+    with open(evals, "a") as f:
+        f.write(header + "8,cas10k,0.41,10000,held out by the run (12),small-resnet,5\n"
+                "8,cas10k_floor,0.62,10000,held out by the run (12),small-resnet,5\n"
+                "8,cas10k_chance,0.333333,10000,held out by the run (12),small-resnet,5\n"
+                "8,aug_gain5k,0.031,5000,held out by the run (12),small-resnet,5\n"
+                "8,aug_gain5k_std,0.006,5000,held out by the run (12),small-resnet,5\n"
+                "8,aug_gain5k_without,0.44,5000,held out by the run (12),small-resnet,5\n"
+                "8,aug_gain5k_with,0.471,5000,held out by the run (12),small-resnet,5\n")
+    at = app()
+    at.switch_page("pages/export.py").run()
+    assert_clean(at)
+    text = texts(at)
+    assert "41.0%" in text and "62.0%" in text and "33.3%" in text and "10,000" in text
+    assert "help: test accuracy +3.1%" in text and "held out by the run (12)" in text

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import shutil
-import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -23,8 +20,8 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("streamlit")
+from helpers import REPO, app, assert_clean, local_env, lock_held_elsewhere, make_npz  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from test_app import APP, REPO, assert_clean, local_env, make_npz, make_tiny_run  # noqa: E402
 
 from gan.config import TrainConfig  # noqa: E402
 from gan.runs import Run  # noqa: E402
@@ -36,11 +33,6 @@ PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")  # shared with test_app
 
 
 @pytest.fixture
@@ -95,12 +87,6 @@ def launches(monkeypatch) -> list[tuple[str, list[str]]]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
 
 
 def train_page() -> AppTest:
@@ -255,21 +241,13 @@ def test_resume_is_refused_while_another_process_trains_the_run(allowed, launche
     holds the run's lock before it has written any status, so the page still shows the run as
     stopped. Resume must then say so in one line and start nothing."""
     run = hand_run(tmp_path / "runs" / "taken", "stopped")
-    hold = "import sys, time\nfrom gan.runs import Run\nwith Run(sys.argv[1]).lock():\n" \
-           "    print('locked', flush=True)\n    time.sleep(60)\n"
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(run.path)], cwd=REPO, stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(run.path):
         at = train_page()
         assert at.selectbox(key="train_monitor").value == "taken"
         at.button(key="train_resume").click().run()
         assert not at.exception
         assert [w.value for w in at.warning] == ["run taken is already being trained; stop it first"]
         assert launches == []
-    finally:
-        holder.kill()
-        holder.wait()
     at.button(key="train_resume").click().run()  # the other trainer is gone: now it resumes
     assert launches == [("taken", ["--resume", "--quiet", "--epochs", "2"])]
 

@@ -1,4 +1,4 @@
-"""The layering of docs/ARCHITECTURE.md, read from the source: imports point one way, and the core never imports the app.
+"""The layering of docs/ARCHITECTURE.md, read from the source: imports point one way; the core never imports the app.
 
 Every import counts, the lazy ones inside functions too (they are how a cycle hides); only imports
 under `if TYPE_CHECKING:` are left out, since they never run.
@@ -10,8 +10,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 APP_ONLY = ("streamlit", "studio", "altair")  # what only the app may import
 
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 QUIET_IMPORT = "from gan.backend import import_keras_quietly; import_keras_quietly(); print('imported')"
 
 

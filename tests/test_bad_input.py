@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +28,6 @@ from gan.checkpoint import CheckpointError, load_checkpoint, read_meta, save_che
 from gan.cli import main
 from gan.sampling import ModelError, load_generator
 
-REPO = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -8,6 +8,7 @@ import pytest
 from gan.bench import REFERENCE, bench_lines
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the reference step is TensorFlow code")
 def test_rows_cover_both_jit_settings_and_the_reference():
     assert REFERENCE.is_file()

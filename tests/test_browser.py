@@ -22,11 +22,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[1]
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing (pip install playwright)")
@@ -39,25 +38,6 @@ PAGES = {  # screenshot name -> (url path, heading that proves the page rendered
     "export": ("export", "Export"),
     "evaluate": ("evaluate", "Evaluate"),
 }
-
-
-def make_tiny_run(base: Path) -> Path:
-    """A finished 4-step conditional `tiny` run in base/runs/tiny (shared with test_app when both run)."""
-    run_dir = base / "runs" / "tiny"
-    if (run_dir / "generator.keras").is_file():
-        return run_dir
-    from gan.cli import main
-
-    base.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    y = np.arange(64) % 3
-    x = rng.integers(0, 60, (64, 32, 32, 3)).astype(np.uint8)
-    for c in range(3):
-        x[y == c, :, :, c] += 180
-    np.savez(base / "data.npz", x=x, y=y, class_names=np.array(["red", "green", "blue"]))
-    assert main(["train", "--data", str(base / "data.npz"), "--preset", "tiny", "--steps", "4", "--batch-size", "16",
-                 "--conditional", "--no-jit", "--log-every", "2", "--quiet", "--run-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 def free_port() -> int:
@@ -74,12 +54,12 @@ def rss_mb(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, request):
     """A running `streamlit run app.py` on a free port; yields (url, process, seconds to healthy)."""
     # GAN_SCREENSHOT_RUNS: show a better-trained runs folder than the 4-step fixture (README pictures).
     runs = os.environ.get("GAN_SCREENSHOT_RUNS")
-    if not runs:
-        runs = str(make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run").parent)
+    if not runs:  # the session's tiny run (conftest.py), trained only when it is needed
+        runs = str(request.getfixturevalue("tiny_run").parent)
     env = {**os.environ, "GAN_RUNS_DIR": runs, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if os.environ.get("GAN_SCREENSHOTS") != "1":
         env["GAN_CHECKPOINTS_DIR"] = str(tmp_path_factory.mktemp("no_checkpoints"))

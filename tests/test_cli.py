@@ -2,15 +2,13 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from PIL import Image
 
 from gan.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +83,16 @@ def test_info_describes_run_and_model(trained_run, capsys):
 
 
 def test_help_and_module_entry_point():
-    result = subprocess.run([sys.executable, "-m", "gan", "--help"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "gan", "--help"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0
     for command in ("train", "sample", "info", "bench"):
         assert command in result.stdout
-    result = subprocess.run([sys.executable, "-m", "gan", "train"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "gan", "train"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "--run-dir" in result.stderr
 
 
+@pytest.mark.slow
 def test_bench_prints_a_table(capsys):
     assert main(["bench", "--preset", "tiny", "--steps", "2", "--batch-size", "8"]) == 0
     out = capsys.readouterr().out

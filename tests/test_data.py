@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -22,7 +23,6 @@ from PIL import Image
 from gan import data
 from gan.data import DataError, Dataset, decode_image, load_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 CIFAR_ZIP = Path(
     os.environ.get("GAN_CIFAR_ZIP") or Path(__file__).resolve().parents[2] / "shared/data/cifar10-train.zip"
 )

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 # One step of the tiny preset (no dropout) on one device and on the replicas `two`, from the same
 # initial values and batch; the script that includes it defines `config`, `two` and `extra`.

@@ -1,7 +1,7 @@
 """The Evaluate page (pages/evaluate.py) and its helpers in studio.scores, driven headless with AppTest.
 
-Hand-written evals.csv files check what is drawn and tabled; the tiny trained run of test_app
-(shared when both files run in one session) is scored for real with a few samples, against the
+Hand-written evals.csv files check what is drawn and tabled; the session's tiny trained run
+(conftest.py's tiny_run, copied per test) is scored for real with a few samples, against the
 shipped CIFAR classifier (fd_cifar2k) or in pixels (nn_psnr1k, no classifier needed).
 """
 
@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
+from helpers import REPO, app, assert_clean  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from test_app import make_tiny_run  # noqa: E402  (tests/ is on sys.path: pytest's default rootdir import mode)
 
 from studio import policy  # noqa: E402
 from studio.scores import COMPARE_COLUMNS  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PAGE = str(REPO / "pages" / "evaluate.py")
 HEADER = "step,metric,value,n,reference,extractor,time\n"
 EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
@@ -39,11 +37,6 @@ EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, 
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run")
 
 
 @pytest.fixture
@@ -86,11 +79,6 @@ def page() -> AppTest:
     return at
 
 
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def charts(at: AppTest) -> list:
     return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
 
@@ -127,8 +115,7 @@ def compare_table(at: AppTest):
 
 
 def test_no_runs_points_to_train(env):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at = app()
     at.switch_page("pages/evaluate.py").run()
     assert_clean(at)
     assert "Nothing to evaluate yet" in texts(at) and "**Train**" in texts(at)

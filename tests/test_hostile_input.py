@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan.data import MAX_CLASSES, DataError, load_dataset
 from gan.sampling import latents
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def load_in_child(source: Path, roots: list[Path] | None = None, timeout: int = 60) -> str:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from PIL import Image
 
 from gan import data
 from gan.data import CIFAR10_CLASSES, DataError, load_dataset
 from gan.security import allowed_data_roots, check_data_source
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def cifar_like_zip(path: Path, classes=CIFAR10_CLASSES, per_class: int = 2) -> Path:

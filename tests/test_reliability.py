@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, lock_held_elsewhere
 from PIL import Image
 
 from gan.checkpoint import read_meta
 from gan.files import read_json
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, Run, RunLockedError
 
-REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 2
 BATCH = 8
 IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
@@ -440,10 +440,6 @@ def snapshot(directory: Path) -> dict[str, str]:
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-HOLD_LOCK = "import sys, time\nfrom gan.runs import Run\nwith Run(sys.argv[1]).lock():\n" \
-            "    print('locked', flush=True)\n    time.sleep(120)\n"
-
-
 @pytest.mark.slow
 def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tiny_data):
     from gan.config import TrainConfig
@@ -453,10 +449,7 @@ def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tin
     config = TrainConfig.for_preset("tiny", data=str(tiny_data), batch_size=BATCH, steps=4, jit=False)
     run.config_path.write_text(config.to_json())
     run.write_status(state=RUNNING, pid=None, step=0)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run.path)], env=ENV, cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(run.path, env=ENV) as holder:
         before = snapshot(run.path)
         second = subprocess.run([sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), "--resume",
                                  "--quiet"], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -465,9 +458,6 @@ def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tin
         assert lines == [f"error: run run is already being trained (pid {holder.pid})"], lines
         assert snapshot(run.path) == before
         assert run.status()["state"] == RUNNING  # the holder is alive: its run is running
-    finally:
-        holder.kill()
-        holder.wait()
     # The holder died without unlocking: the kernel dropped its flock, so the lock is not stale.
     assert run.lock_path.read_text() == str(holder.pid)
     assert not run.is_locked() and run.status()["state"] == CRASHED

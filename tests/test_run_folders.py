@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, lock_held_elsewhere
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gan.cli import main
 from gan.runs import LAUNCHER_FILES, Run
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "tiny", "--batch-size", "16", "--log-every", "2", "--no-jit", "--quiet"]
 
 
@@ -178,14 +178,10 @@ def test_stop_signals_only_the_lock_holder_never_the_pid_in_status(tmp_path):
         assert stop_training(run) is False
         time.sleep(0.2)
         assert bystander.poll() is None  # not signalled
-        holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom gan.runs import Run\n"
-                                   "with Run(sys.argv[1]).lock():\n    print('locked', flush=True)\n"
-                                   "    time.sleep(60)\n", str(run.path)],
-                                  stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert holder.stdout.readline().strip() == "locked"
-        assert run.lock_holder() == holder.pid
-        assert stop_training(run) is True
-        assert holder.wait(10) == -15  # SIGTERM reached the trainer
+        with lock_held_elsewhere(run.path) as holder:
+            assert run.lock_holder() == holder.pid
+            assert stop_training(run) is True
+            assert holder.wait(10) == -15  # SIGTERM reached the trainer
         assert bystander.poll() is None
     finally:
         bystander.kill()

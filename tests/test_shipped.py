@@ -5,15 +5,15 @@ The app opens on one of these, offline, so a broken or missing file here is a br
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 from gan.config import TrainConfig
 from gan.sampling import latent_dim, load_generator, num_classes, sample
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.parent for path in CHECKPOINTS.glob("*/generator.keras"))
 
 

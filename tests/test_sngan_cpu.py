@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from helpers import REPO
 
 from gan.config import ConfigError, TrainConfig
 from gan.layers import ConditionalBatchNorm, MinibatchStdDev
@@ -20,7 +20,6 @@ from gan.models import build_models
 from gan.objective import GAN, reestimate_batchnorm
 from gan.presets import DEFAULT_PRESET, get_preset, preset_description
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 10
 NARROW = {"g_channels": 32, "d_channels": 32}
 
@@ -204,6 +203,7 @@ TRAIN = [sys.executable, "-m", "gan", "train", "--preset", "sngan-cpu", "--batch
          "--log-every", "2", "--quiet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend,flags", [("tensorflow", ["--unconditional"]), ("jax", [])])
 def test_trains_on_both_backends_with_and_without_classes(tmp_path, backend, flags):
     if backend == "jax":
@@ -216,7 +216,7 @@ def test_trains_on_both_backends_with_and_without_classes(tmp_path, backend, fla
     env = {**os.environ, "KERAS_BACKEND": backend,
            "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # cheaper compiling on 2 cores
     result = subprocess.run([*TRAIN, "--data", str(data), "--run-dir", str(tmp_path / "run"), *flags],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     run = Run(tmp_path / "run")
     assert run.status()["backend"] == backend and run.status()["state"] == "finished"

@@ -17,13 +17,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import REPO
 
 from gan.config import TrainConfig
 from gan.layers import ConditionalBatchNorm
 from gan.models import build_models
 from gan.sampling import num_classes
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 10
 TINY = {"g_channels": 16, "d_channels": 16}
 
@@ -52,11 +52,11 @@ def perturb_cbn(model: keras.Model, seed: int = 0) -> None:
 def start_script(script: str, backend: str, log: Path) -> subprocess.Popen:
     """Start `script` in a fresh Python with KERAS_BACKEND=`backend`, its output going to `log`."""
     env = {**os.environ, "KERAS_BACKEND": backend,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     # Cheaper XLA compilation: on a 2-core CPU, LLVM optimisation is most of a jitted step's first call.
     env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, cwd=REPO,
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -208,6 +208,7 @@ def jax_training(request, tmp_path_factory):
         process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the TensorFlow step")
 def test_two_train_steps_on_tensorflow():
     namespace: dict = {}
