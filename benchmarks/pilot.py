@@ -65,7 +65,7 @@ def raw_generator(run_dir: Path):
     """The run's raw (non-EMA) generator, rebuilt from its checkpoint: the "without EMA" ablation for free."""
     from gan.checkpoint import load_checkpoint
     from gan.config import TrainConfig
-    from gan.objective import GAN
+    from gan.model import GAN
     from gan.runs import Run
 
     run = Run(run_dir)

@@ -52,7 +52,7 @@ def bench_config(config, steps: int = 20, warmup: int = 3) -> dict:
     import keras
     from keras import ops
 
-    from gan.objective import GAN
+    from gan.model import GAN
     from gan.sampling import generate, latents
     from gan.steps import make_train_step
 

@@ -116,7 +116,7 @@ class Trainer:
 
         from gan.checkpoint import load_checkpoint
         from gan.distribute import replicas_for
-        from gan.objective import GAN
+        from gan.model import GAN
 
         config, run = self.config, self.run
         replicas = replicas_for(config, processes=processes)  # one device unless --distribute; gan/distribute.py

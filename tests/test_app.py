@@ -280,15 +280,32 @@ def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
 # --- helpers behind the forms -------------------------------------------------------------------
 
 
-def test_train_args_maps_the_form_to_cli_flags():
+def test_a_new_run_is_launched_from_its_validated_config(tmp_path, monkeypatch):
+    """One configuration path: the page's values -> TrainConfig (which alone validates) -> launch.json ->
+    `python -m gan train --config launch.json`, and the trainer reads back exactly those settings."""
+    import json
+
+    from gan.config import ConfigError, TrainConfig
+    from gan.runs import Run
     from studio import launch
 
-    args = launch.train_args(dict(preset="tiny", epochs=3, batch_size=None, conditional=False, g_lr=1e-3, jit=False))
-    assert args == ["--preset", "tiny", "--epochs", "3", "--unconditional", "--g-lr", "0.001", "--no-jit", "--quiet"]
-    with pytest.raises(ValueError, match="beta1"):
-        launch.train_args(dict(preset="tiny", beta1=1.5))
-    with pytest.raises(ValueError, match="unknown preset"):
-        launch.train_args(dict(preset="huge"))
+    with pytest.raises(ConfigError, match="beta1"):
+        TrainConfig.for_preset("tiny", beta1=1.5)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        TrainConfig.for_preset("huge")
+    started = []
+    monkeypatch.setattr(launch, "start_training", lambda run_dir, args, env=None: started.append(args) or _Exited())
+    config = TrainConfig.for_preset("tiny", epochs=3, conditional=False, g_lr=1e-3, jit=False, data="x.npz")
+    run = Run(tmp_path / "new")
+    launch.launch_new_run(run, config)
+    assert started == [["--config", str(run.launch_path), "--quiet"]]
+    assert TrainConfig(**json.loads(run.launch_path.read_text())) == config
+    assert run.new_run_problem() is None  # launch.json does not stop the trainer from starting there
+
+
+class _Exited:
+    def poll(self) -> int:
+        return 0
 
 
 def test_uploads_are_checked_before_they_are_saved():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import tomllib
 import zipfile
@@ -106,7 +107,14 @@ def errors(at: AppTest) -> str:
 
 
 def flag(args: list[str], name: str) -> str | None:
-    return args[args.index(name) + 1] if name in args else None
+    """The value the trainer gets for `name` (a flag such as --epochs): on the command line, or in the
+    settings file the app launches a new run with (`--config <run>/launch.json`)."""
+    if name in args:
+        return args[args.index(name) + 1]
+    if "--config" in args:
+        value = json.loads(Path(args[args.index("--config") + 1]).read_text()).get(name[2:].replace("-", "_"))
+        return None if value is None else str(value)
+    return None
 
 
 def hand_run(path: Path, state: str, epochs: int = 2) -> Run:
@@ -178,14 +186,14 @@ def test_demo_caps_epochs(demo_env, launches):
 
 def test_train_limits_are_checked_before_launch():
     """The page checks the values themselves too, whatever the widgets let through."""
-    launch.check_train_limits(dict(epochs=5, limit=10_000), DEMO_LIMITS)
+    launch.check_train_limits(TrainConfig(epochs=5, limit=10_000), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match=r"^epochs is limited to 5 in this demo \(asked for 6\)$"):
-        launch.check_train_limits(dict(epochs=6), DEMO_LIMITS)
+        launch.check_train_limits(TrainConfig(epochs=6), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match="images is limited to 10000"):
-        launch.check_train_limits(dict(epochs=1, limit=10_001), DEMO_LIMITS)
+        launch.check_train_limits(TrainConfig(epochs=1, limit=10_001), DEMO_LIMITS)
     with pytest.raises(NotAllowedError, match="counts training in epochs"):
-        launch.check_train_limits(dict(epochs=1, steps=10), DEMO_LIMITS)
-    launch.check_train_limits(dict(epochs=10_000, steps=10, limit=10**7), UNLIMITED)
+        launch.check_train_limits(TrainConfig(epochs=1, steps=10), DEMO_LIMITS)
+    launch.check_train_limits(TrainConfig(epochs=10_000, steps=10, limit=10**7), UNLIMITED)
 
 
 def test_demo_trains_one_run_at_a_time(demo_env, launches):

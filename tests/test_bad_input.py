@@ -485,7 +485,7 @@ def test_resume_with_a_checkpoint_of_another_architecture_exits_2(capsys, resuma
     import keras
 
     from gan.config import TrainConfig
-    from gan.objective import GAN
+    from gan.model import GAN
 
     keras.utils.set_random_seed(0)
     wider = GAN(TrainConfig.for_preset("tiny", latent_dim=64), 1)

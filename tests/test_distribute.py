@@ -35,10 +35,10 @@ if os.environ.get("ROW_CONSTANT_NOISE") == "1":
         shape = tuple(shape)
         row = ops.reshape(ops.sin(ops.arange(int(np.prod(shape[1:])), dtype="float32")), shape[1:])
         return ops.broadcast_to(row, shape)
-    keras.random.normal = row_constant_normal  # gan.objective looks it up at call time
+    keras.random.normal = row_constant_normal  # gan.model looks it up at call time
 
 from gan.distribute import SINGLE
-from gan.objective import GAN
+from gan.model import GAN
 from gan.steps import make_train_step
 
 keras.utils.set_random_seed(0)  # the same single-device model in every process

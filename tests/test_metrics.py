@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
+from helpers import REPO
 
 from gan.metrics.classes import class_accuracy, class_coverage
 from gan.metrics.frechet import feature_stats, frechet_distance, frechet_distance_features
@@ -205,7 +206,7 @@ def test_import_is_light():
 
     code = "import gan.metrics, sys; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=REPO)
     assert out.stdout.strip() == "False"
 
 

@@ -235,7 +235,7 @@ def assert_previous_checkpoint_loads(run: Run, step: int) -> None:
     import keras
 
     from gan.checkpoint import load_checkpoint
-    from gan.objective import GAN
+    from gan.model import GAN
 
     config = run.config()
     keras.utils.set_random_seed(config.seed)

@@ -16,8 +16,8 @@ from helpers import REPO
 
 from gan.config import ConfigError, TrainConfig
 from gan.layers import ConditionalBatchNorm, MinibatchStdDev
+from gan.model import GAN, reestimate_batchnorm
 from gan.models import build_models
-from gan.objective import GAN, reestimate_batchnorm
 from gan.presets import DEFAULT_PRESET, get_preset, preset_description
 
 CLASSES = 10

@@ -162,7 +162,7 @@ def test_mixed_precision_keeps_float32_outputs():
 TRAIN_SCRIPT = """
     import keras, numpy as np
     from gan.config import TrainConfig
-    from gan.objective import GAN
+    from gan.model import GAN
     from gan.steps import make_train_step
 
     def train_two_steps(jit):

@@ -3,18 +3,16 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from PIL import Image
 
 from gan import losses
 from gan.checkpoint import read_meta
 from gan.cli import main
 from gan.runs import FAILED, FINISHED, Run
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +97,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_npz):
     process = subprocess.Popen(
         [sys.executable, "-m", "gan", "train", "--data", str(tiny_npz), "--preset", "tiny", "--batch-size", "16",
          "--steps", "100000", "--log-every", "1", "--no-jit", "--run-dir", str(run.path), "--quiet"],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
     )
     try:
         for _ in range(600):
@@ -124,7 +122,7 @@ def test_jax_backend_trains(tmp_path, tiny_npz):
     result = subprocess.run(
         [sys.executable, "-m", "gan", "train", "--data", str(tiny_npz), "--preset", "tiny", "--batch-size", "16",
          "--steps", "4", "--log-every", "2", "--conditional", "--run-dir", str(tmp_path / "r"), "--quiet"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run = Run(tmp_path / "r")

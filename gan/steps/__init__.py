@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from gan.distribute import SINGLE, Replicas
-from gan.objective import GAN
+from gan.model import GAN
 
 
 class TrainStep(Protocol):

@@ -19,7 +19,7 @@ import numpy as np
 
 from gan.backend import default_jit
 from gan.distribute import SINGLE, Replicas
-from gan.objective import GAN
+from gan.model import GAN
 
 
 class JaxStep:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from gan.backend import default_jit
 from gan.distribute import SINGLE, Replicas
-from gan.objective import GAN
+from gan.model import GAN
 
 # Added (times r) to the key half of every seed on replica r, so replicas draw different latents,
 # dropout masks and noise; replica 0 keeps the single-device stream. Small enough for int32 seeds.
