@@ -75,20 +75,21 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
+    # The files of a run (docs/ARCHITECTURE.md): settings, then state, then what training produces.
+    launch_path = property(lambda self: self.path / "launch.json")
     config_path = property(lambda self: self.path / "config.json")
+    classes_path = property(lambda self: self.path / "classes.json")
+    holdout_path = property(lambda self: self.path / "holdout.json")
     status_path = property(lambda self: self.path / "status.json")
+    checkpoint_path = property(lambda self: self.path / "ckpt" / "latest.npz")
+    lock_path = property(lambda self: self.path / "run.lock")
+    log_path = property(lambda self: self.path / "train.log")
     metrics_path = property(lambda self: self.path / "metrics.csv")
     evals_path = property(lambda self: self.path / "evals.csv")
-    classes_path = property(lambda self: self.path / "classes.json")
-    samples_dir = property(lambda self: self.path / "samples")
-    checkpoint_path = property(lambda self: self.path / "ckpt" / "latest.npz")
-    generator_path = property(lambda self: self.path / "generator.keras")
-    log_path = property(lambda self: self.path / "train.log")
-    launch_path = property(lambda self: self.path / "launch.json")
-    lock_path = property(lambda self: self.path / "run.lock")
-    holdout_path = property(lambda self: self.path / "holdout.json")
-    best_generator_path = property(lambda self: self.path / "best" / "generator.keras")
     best_path = property(lambda self: self.path / "best" / "best.json")
+    samples_dir = property(lambda self: self.path / "samples")
+    generator_path = property(lambda self: self.path / "generator.keras")
+    best_generator_path = property(lambda self: self.path / "best" / "generator.keras")
 
     def held_out(self) -> list[int]:
         """Indices (into the run's data as loaded with its config) of the images it never trained on."""

@@ -95,11 +95,7 @@ def _shuffle_button(column, label: str, key: str) -> int:
 
 def main() -> None:
     st.title("Real vs generated")
-    run = models.pick_model()
-    if run is None:
-        return
-    model = models.load_model(run)
-    info = models.model_info(run, model)
+    run, model, info = models.pick_loaded_model()
     data = _data_or_help(run)
 
     class_ids: list[int] | None = None

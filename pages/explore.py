@@ -111,11 +111,7 @@ def interpolation_section(model, info: models.ModelInfo, truncation: float | Non
 
 def main() -> None:
     st.title("Latent explorer")
-    run = models.pick_model()
-    if run is None:
-        return
-    model = models.load_model(run)
-    info = models.model_info(run, model)
+    run, model, info = models.pick_loaded_model()
     seed, truncation, class_id = controls(info)
     directions_section(run, model, seed, truncation, class_id)
     interpolation_section(model, info, truncation, class_id)

@@ -35,11 +35,7 @@ def generate_all(model, n: int, seed: int, truncation: float | None, classes: in
 
 def main() -> None:
     st.title("Export")
-    run = models.pick_model()
-    if run is None:
-        return
-    model = models.load_model(run)
-    info = models.model_info(run, model)
+    run, model, info = models.pick_loaded_model()
     limits = policy.limits()
     cap = export.export_cap(limits)
     demo = " in this demo" if cap < export.MAX_EXPORT else ""

@@ -124,6 +124,16 @@ def model_info(run: Run, model: keras.Model) -> ModelInfo:
     return ModelInfo(sampling.latent_dim(model), classes, names)
 
 
+def pick_loaded_model() -> tuple[Run, keras.Model, ModelInfo]:
+    """`pick_model()`, its generator and what it is: the opening of every page that samples.
+    With no model at all, the empty state is drawn and the page stops there."""
+    run = pick_model()
+    if run is None:
+        st.stop()
+    model = load_model(run)
+    return run, model, model_info(run, model)
+
+
 def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
                 truncation: float | None = None) -> np.ndarray:
     """A grid image of `n` samples (conditional models: classes take turns, cell by cell).

@@ -106,6 +106,31 @@ def _measured(metric: Metric, x: Inputs) -> tuple[Any, Callable[..., Result]]:
                                         extractor=extractor.label, device=extractor.device)
 
 
+def _against_reference(metric: Metric, x: Inputs) -> tuple[Any, Callable[..., Result], Any]:
+    """`_measured`, plus the real images' cached statistics (features, probabilities) in its features."""
+    from gan.metrics.reference import load_or_compute
+
+    extractor, result = _measured(metric, x)
+    return extractor, result, load_or_compute(extractor, x.real, seed=x.seed)
+
+
+def _with_held_out_real(metric: Metric, x: Inputs) -> tuple[Callable[..., Result], np.ndarray, np.ndarray, int]:
+    """(`Result` filled in, sample features, real features, m): real[:m] stand in for the samples in the
+    real-vs-real floor, so the floor compares equal counts against the same real set."""
+    extractor, result, ref = _against_reference(metric, x)
+    feats = extractor.features(x.generated)
+    return result, feats, ref.features, max(2, min(len(feats), len(ref.features) // 2))
+
+
+def _features_of_both(metric: Metric, x: Inputs) -> tuple[Callable[..., Result], np.ndarray, np.ndarray]:
+    """(`Result` with its fields filled in, features of the samples, of every real image): per-class metrics
+    need each real image's features with its label, not only the cached statistics."""
+    from gan.metrics.reference import all_features
+
+    extractor, result = _measured(metric, x)
+    return result, extractor.features(x.generated), all_features(extractor, x.real)
+
+
 # --- FD, KID, IS, precision/recall, class accuracy: against the cached reference statistics ------------
 
 @register("fd_inception10k", n=10_000, extractor="inception",
@@ -115,10 +140,8 @@ def _measured(metric: Metric, x: Inputs) -> tuple[Any, Callable[..., Result]]:
           doc="Frechet distance, 2k samples, CIFAR-classifier features (cheap)")
 def _fd(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.frechet import feature_stats, frechet_distance
-    from gan.metrics.reference import load_or_compute
 
-    extractor, result = _measured(metric, x)
-    ref = load_or_compute(extractor, x.real, seed=x.seed)
+    extractor, result, ref = _against_reference(metric, x)
     floor, _ = ref.fd_floor(len(x.generated))
     value = frechet_distance(*feature_stats(extractor.features(x.generated)), ref.mu, ref.sigma)
     return [result(metric.name, value, floor)]
@@ -129,14 +152,10 @@ def _fd(metric: Metric, x: Inputs) -> list[Result]:
           doc="kernel distance (unbiased MMD^2), CIFAR-classifier features")
 def _kid(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.kid import kernel_distance
-    from gan.metrics.reference import load_or_compute
 
-    extractor, result = _measured(metric, x)
-    ref = load_or_compute(extractor, x.real, seed=x.seed)
-    feats = extractor.features(x.generated)
-    m = max(2, min(len(feats), len(ref.features) // 2))
-    mean, std = kernel_distance(ref.features[m:], feats, seed=x.seed)
-    floor, _ = kernel_distance(ref.features[m:], ref.features[:m], seed=x.seed)
+    result, feats, real, m = _with_held_out_real(metric, x)
+    mean, std = kernel_distance(real[m:], feats, seed=x.seed)
+    floor, _ = kernel_distance(real[m:], real[:m], seed=x.seed)
     return [result(metric.name, mean, floor), result(f"{metric.name}_std", std, np.nan)]
 
 
@@ -144,10 +163,8 @@ def _kid(metric: Metric, x: Inputs) -> list[Result]:
           doc="Inception Score computed with the CIFAR classifier's softmax")
 def _is(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.inception_score import inception_score
-    from gan.metrics.reference import load_or_compute
 
-    extractor, result = _measured(metric, x)
-    ref = load_or_compute(extractor, x.real, seed=x.seed)
+    extractor, result, ref = _against_reference(metric, x)
     _, probs = extractor.features_and_probabilities(x.generated)
     mean, std = inception_score(probs)
     floor = inception_score(ref.probs[:len(probs)])[0] if ref.probs.size else np.nan
@@ -158,14 +175,10 @@ def _is(metric: Metric, x: Inputs) -> list[Result]:
           doc="improved precision and recall (k=3), CIFAR-classifier features")
 def _pr(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.precision_recall import precision_recall
-    from gan.metrics.reference import load_or_compute
 
-    extractor, result = _measured(metric, x)
-    ref = load_or_compute(extractor, x.real, seed=x.seed)
-    feats = extractor.features(x.generated)
-    m = max(2, min(len(feats), len(ref.features) // 2))
-    precision, recall = precision_recall(ref.features[m:2 * m], feats)
-    real_p, real_r = precision_recall(ref.features[m:2 * m], ref.features[:m])
+    result, feats, real, m = _with_held_out_real(metric, x)
+    precision, recall = precision_recall(real[m:2 * m], feats)
+    real_p, real_r = precision_recall(real[m:2 * m], real[:m])
     return [result(f"{metric.name}_precision", precision, real_p), result(f"{metric.name}_recall", recall, real_r)]
 
 
@@ -174,10 +187,8 @@ def _pr(metric: Metric, x: Inputs) -> list[Result]:
 def _class_acc(metric: Metric, x: Inputs) -> list[Result]:
     """Coverage always; accuracy only for a conditional generator (rows class_acc10k, class_coverage10k)."""
     from gan.metrics.classes import class_accuracy, class_coverage
-    from gan.metrics.reference import load_or_compute
 
-    extractor, result = _measured(metric, x)
-    ref = load_or_compute(extractor, x.real, seed=x.seed)
+    extractor, result, ref = _against_reference(metric, x)
     _, probs = extractor.features_and_probabilities(x.generated)
     real_coverage = class_coverage(ref.probs[:len(probs)]) if ref.probs.size else np.nan
     rows = [result(metric.name.replace("class_acc", "class_coverage"), class_coverage(probs), real_coverage)]
@@ -196,11 +207,9 @@ def _class_acc(metric: Metric, x: Inputs) -> list[Result]:
               "(--eval-metric ifd_cifar5k --keep-best)")
 def _ifd(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.intra_class import intra_class_fd
-    from gan.metrics.reference import all_features
 
-    extractor, result = _measured(metric, x)
-    feats = extractor.features(x.generated)
-    values, floors = intra_class_fd(feats, x.labels, all_features(extractor, x.real), x.real_labels, x.seed)
+    result, feats, real_feats = _features_of_both(metric, x)
+    values, floors = intra_class_fd(feats, x.labels, real_feats, x.real_labels, x.seed)
     rows = [result(metric.name, float(np.mean(list(values.values()))), float(np.mean(list(floors.values()))))]
     return rows + [result(f"{metric.name}_c{c}", values[c], floors[c]) for c in values]
 
@@ -210,11 +219,9 @@ def _ifd(metric: Metric, x: Inputs) -> list[Result]:
               "_recall_c<k>)")
 def _ipr(metric: Metric, x: Inputs) -> list[Result]:
     from gan.metrics.intra_class import intra_class_pr
-    from gan.metrics.reference import all_features
 
-    extractor, result = _measured(metric, x)
-    feats = extractor.features(x.generated)
-    values, floors = intra_class_pr(feats, x.labels, all_features(extractor, x.real), x.real_labels, seed=x.seed)
+    result, feats, real_feats = _features_of_both(metric, x)
+    values, floors = intra_class_pr(feats, x.labels, real_feats, x.real_labels, seed=x.seed)
     rows = [result(f"{metric.name}_{part}", float(np.mean([v[i] for v in values.values()])),
                    float(np.mean([f[i] for f in floors.values()]))) for i, part in enumerate(("precision", "recall"))]
     return rows + [result(f"{metric.name}_recall_c{c}", values[c][1], floors[c][1]) for c in values]
