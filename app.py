@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import messages, models, policy, scores
+from studio import messages, models, navigation, policy, scores
 
 
 def home() -> None:
@@ -83,6 +83,8 @@ def pages() -> list:
 
 st.set_page_config(page_title="GAN Studio", page_icon=messages.page_icon(), layout="wide")
 page = st.navigation(pages())
+navigation.mark_in_app()
+navigation.show_wanted_page()
 if policy.demo_mode():
     st.sidebar.caption(f":material/shield: {messages.demo_summary(policy.limits())}")
 with messages.friendly_errors(page.title):

@@ -17,7 +17,9 @@ import streamlit as st
 from gan import explore, sampling, security
 from gan.runs import Run
 from gan.security import NotAllowedError
-from studio import messages, models, policy
+from studio import messages, models, navigation, policy
+
+navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 DATA_LIMIT = 5000
 PER_CLASS = 8

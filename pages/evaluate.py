@@ -20,7 +20,9 @@ import streamlit as st
 
 from gan import metrics, security
 from gan.runs import Run
-from studio import launch, messages, models, policy, scores
+from studio import launch, messages, models, navigation, policy, scores
+
+navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 FLASH = "evaluate_flash"  # session_state: the message to show after the rerun that follows a saved evaluation
 UNSAVED = "evaluate_unsaved"  # session_state: (run path, results frame, why not saved) of the last unsaved one

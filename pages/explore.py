@@ -10,7 +10,9 @@ import streamlit as st
 
 from gan import explore, sampling
 from gan.runs import Run
-from studio import models
+from studio import models, navigation
+
+navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 N_DIRECTIONS = 6
 PCA, RAW = "Principal directions (GANSpace)", "Raw latent axes"

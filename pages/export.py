@@ -12,7 +12,9 @@ import streamlit as st
 
 from gan import sampling
 from gan.security import NotAllowedError
-from studio import export, models, policy, scores
+from studio import export, models, navigation, policy, scores
+
+navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 FORMATS = {"zip": ".zip of PNGs + labels.csv", "npz": ".npz (images, labels)"}
 BATCH = 256

@@ -24,7 +24,9 @@ from gan.config import TrainConfig
 from gan.presets import DEFAULT_PRESET, preset_description, preset_names
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs, runs_root
 from gan.security import NotAllowedError
-from studio import launch, messages, policy, scores
+from studio import launch, messages, navigation, policy, scores
+
+navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
 REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while

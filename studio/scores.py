@@ -291,14 +291,44 @@ def cifar10_caption() -> str:
             f"Start the app with {data.CIFAR10_ENV}=/path/to/a/local/copy.")
 
 
+# The worker: evaluate_run in a process of its own, its Results back as JSON on stdout, or one error line.
+_WORKER = """
+import dataclasses, json, sys
+from gan.backend import import_keras_quietly
+import_keras_quietly()
+from gan import metrics
+from gan.runs import Run
+path, names, n, data = json.loads(sys.argv[1])
+try:
+    results = metrics.evaluate_run(Run(path), names, n=n, data=data)
+except Exception as e:  # ours (ValueError and kin) are one line for the user as they are
+    from gan.errors import first_line
+    print(first_line(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {first_line(e)}", file=sys.stderr)
+    sys.exit(2)
+print(json.dumps([dataclasses.asdict(r) for r in results]))
+"""
+
+
 def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | None = None) -> list:
     """gan.metrics.evaluate_run (sampling, reference statistics, scores, floors), appended to evals.csv
-    only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when a metric
-    cannot be computed here, and DataError / ModelError for a missing dataset or generator.
-    """
-    from gan import metrics
+    only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when it fails.
 
-    results = metrics.evaluate_run(run, names, n=n, data=data)
+    It runs in a worker process: the classifier, the samples and TensorFlow's buffers for them (about
+    600 MB) go back to the system when it ends, so the server stays small however many people evaluate.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from gan import metrics
+    from gan.files import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps([str(run.path), list(names), n, data])],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise metrics.MetricError(lines[-1] if lines else f"the evaluation stopped (exit code {done.returncode})")
+    results = [metrics.Result(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
     if save:
         run.append_evals(int(run.status().get("step") or 0), results)
     return results

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +97,75 @@ def assert_clean(at) -> None:
     """No exception and no error box on the page."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+# --- the real app in a real browser (tests/test_browser.py) ------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """`streamlit run app.py` on a free port until the block ends: (url, process, time.perf_counter() at start)."""
+    import urllib.request
+
+    port = free_port()
+    started = time.perf_counter()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert process.poll() is None and time.time() < deadline, "streamlit did not start"
+                time.sleep(0.25)
+            yield url, process, started
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_idle(page, timeout_s: float = 60) -> None:
+    """Until Streamlit's "running" indicator has stayed away for a moment (the script finished)."""
+    deadline = time.time() + timeout_s
+    quiet_since = None
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 0.8:
+            return
+        page.wait_for_timeout(100)
+
+
+def assert_no_errors(page, name: str) -> None:
+    text = page.locator("body").inner_text()
+    assert "Traceback" not in text, f"{name}: traceback on the page"
+    assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: exception box"
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0, (
+        f"{name}: error box: {page.locator('[data-testid=stAlertContentError]').first.inner_text()}")

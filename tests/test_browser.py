@@ -14,16 +14,13 @@ never `playwright install` (no browser downloads here).
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, assert_no_errors, rss_mb, streamlit_server, wait_idle
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).is_file():
@@ -40,19 +37,6 @@ PAGES = {  # screenshot name -> (url path, heading that proves the page rendered
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     """A running `streamlit run app.py` on a free port; yields (url, process, seconds to healthy)."""
@@ -64,34 +48,8 @@ def server(tmp_path_factory, request):
     if os.environ.get("GAN_SCREENSHOTS") != "1":
         env["GAN_CHECKPOINTS_DIR"] = str(tmp_path_factory.mktemp("no_checkpoints"))
     env.pop("GAN_DEFAULT_MODEL", None)
-    port = free_port()
-    log = open(tmp_path_factory.getbasetemp() / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None and time.time() < deadline, "streamlit did not start"
-            time.sleep(0.25)
-        yield url, process, started
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with streamlit_server(env, tmp_path_factory.getbasetemp() / "streamlit.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -112,29 +70,6 @@ def screenshot_dir(tmp_path: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         return target
     return tmp_path
-
-
-def wait_idle(page, timeout_s: float = 60) -> None:
-    """Until Streamlit's "running" indicator has stayed away for a moment (the script finished)."""
-    deadline = time.time() + timeout_s
-    quiet_since = None
-    while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since > 0.8:
-            return
-        page.wait_for_timeout(100)
-
-
-def assert_no_errors(page, name: str) -> None:
-    text = page.locator("body").inner_text()
-    assert "Traceback" not in text, f"{name}: traceback on the page"
-    assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: exception box"
-    assert page.locator('[data-testid="stAlertContentError"]').count() == 0, (
-        f"{name}: error box: {page.locator('[data-testid=stAlertContentError]').first.inner_text()}")
 
 
 def test_every_page_in_a_real_browser(server, browser, tmp_path):
@@ -201,3 +136,139 @@ def test_a_bad_upload_is_refused_with_one_line(server, browser, tmp_path):
     error.wait_for(timeout=30_000)
     assert "not a valid .zip" in error.inner_text()
     assert "Traceback" not in page.locator("body").inner_text()
+
+
+# --- a newcomer's tour, offline: train, watch, stop, resume, explore, compare, evaluate, export, delete ---
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def colour_zip(path: Path, per_class: int = 32) -> Path:
+    """A small dataset as a user has one: <class>/<n>.png in a zip, three colour classes."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for c, name in enumerate(("red", "green", "blue")):
+            for i in range(per_class):
+                pixels = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
+                pixels[..., c] += 180
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                zf.writestr(f"{name}/{i}.png", buffer.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory):
+    """The app as a newcomer starts it with no internet: shipped checkpoints, an empty runs folder, data
+    of their own in an allowed folder, and no CIFAR-10 download possible."""
+    base = tmp_path_factory.mktemp("tour")
+    data = colour_zip(base / "colours.zip")
+    env = {**os.environ, "GAN_RUNS_DIR": str(base / "runs"), "GAN_DATA_ROOTS": f"{base}{os.pathsep}{base / 'runs'}",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}  # no way out
+    for name in ("GAN_DEFAULT_MODEL", "GAN_CHECKPOINTS_DIR", "GAN_CIFAR10", "GAN_DEMO_MODE"):
+        env.pop(name, None)
+    with streamlit_server(env, base / "streamlit.log") as (url, process, started):
+        yield url, process, started, data
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the Streamlit selectbox labelled `label`."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_newcomers_tour_offline(offline_server, browser, tmp_path):
+    url, process, started, data = offline_server
+    page = browser.new_page(viewport={"width": 1360, "height": 1500})
+    page.set_default_timeout(120_000)
+    main = page.get_by_test_id("stMainBlockContainer")  # not the header's own Stop button
+    page.goto(f"{url}/train")  # a bookmark, before anyone opened the app: still the app's page and navigation
+    page.get_by_role("heading", name="Train", exact=True).wait_for()
+    page.get_by_test_id("stSidebarNav").get_by_text("Latent explorer").wait_for()
+    opened = time.perf_counter()
+    page.goto(url)
+    image = page.locator('[data-testid="stImage"] img').first
+    image.wait_for()
+    first_images = time.perf_counter() - opened
+    wait_idle(page)
+    before = image.get_attribute("src")
+    clicked = time.perf_counter()
+    main.get_by_role("button", name="New samples").click()
+    page.wait_for_function("src => document.querySelector('[data-testid=\"stImage\"] img')?.getAttribute('src') "
+                           "!== src", arg=before)
+    grid_64 = time.perf_counter() - clicked
+    assert_no_errors(page, "home")
+
+    # Train on the user's own zip, watch two epochs arrive, stop, resume, stop.
+    page.goto(f"{url}/train")
+    page.get_by_text("Start a new run").wait_for()
+    wait_idle(page)
+    if not page.get_by_text("A path on this machine").is_visible():  # open when there is no run yet
+        page.get_by_text("Start a new run").click()
+    page.get_by_text("A path on this machine").click()
+    page.get_by_label("Folder of <class>/<image> files, a .zip of them, or an .npz (x, y)", exact=True).fill(str(data))
+    choose(page, "Preset", "tiny")
+    page.get_by_label("Epochs", exact=True).fill("500")
+    page.get_by_label("Batch size", exact=True).fill("16")
+    page.get_by_label("Run name", exact=True).fill("tour")
+    main.get_by_role("button", name="Start training").click()
+    page.get_by_text("Fixed-noise samples").wait_for()  # the grids appear by themselves, newest first
+    page.get_by_text(re.compile(r"^epoch ([2-9]|\d\d+)$")).first.wait_for()  # the caption under the grid
+    assert_no_errors(page, "train, live")
+    main.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped", exact=True).first.wait_for()
+    main.get_by_role("button", name="Resume").click()
+    page.get_by_text("running", exact=True).first.wait_for()
+    main.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped", exact=True).first.wait_for()
+    assert_no_errors(page, "train, stopped")
+
+    peaks = {"home and training": peak_rss_mb(process.pid)}  # the server's peak RSS after each stage, MB
+    # The new run everywhere else: pick it once, and every page (reached through the app's own navigation,
+    # as a user clicks) shows it.
+    nav = page.get_by_test_id("stSidebarNav")
+    for title, heading in (("Latent explorer", "Latent explorer"), ("Real vs generated", "Real vs generated"),
+                           ("Export", "Export"), ("Evaluate", "Evaluate")):
+        nav.get_by_text(title, exact=True).click()
+        page.get_by_role("heading", name=heading, exact=True).first.wait_for()
+        wait_idle(page)
+        if title == "Latent explorer":
+            choose(page, "Model", "tour (run)")
+            wait_idle(page)
+        picker = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+        assert "tour (run)" in picker.inner_text() + " ".join(picker.locator("input").evaluate_all(
+            "inputs => inputs.map(i => i.value)")), title
+        if title in ("Latent explorer", "Real vs generated"):
+            page.locator('[data-testid="stImage"] img').first.wait_for()
+        if title == "Export":
+            main.get_by_role("button", name="Generate").click()
+            main.get_by_role("button", name="Download").first.wait_for()
+        if title == "Evaluate":
+            main.get_by_role("button", name="Evaluate", exact=True).click()
+            page.get_by_text("Scored tour in").first.wait_for()  # then saved to the run's evals.csv
+        assert_no_errors(page, title)
+        page.screenshot(path=str(tmp_path / f"tour-{title}.png"), full_page=True)
+        peaks[title] = peak_rss_mb(process.pid)
+
+    nav.get_by_text("Train", exact=True).click()
+    main.get_by_role("button", name="Delete").first.click()
+    main.get_by_role("button", name="Delete for good").click()
+    page.get_by_text("Deleted tour.").wait_for()
+    assert_no_errors(page, "train, deleted")
+    peak = peak_rss_mb(process.pid)
+    print(f"\nnewcomer's tour: Home shows samples {first_images:.1f} s after it is opened (the server took "
+          f"{opened - started:.1f} s to start and serve /train); a new 64-image grid "
+          f"{grid_64:.1f} s; server peak RSS {peak:.0f} MB (trainers are separate processes), after each stage: "
+          + ", ".join(f"{stage} {mb:.0f}" for stage, mb in peaks.items()))
+    assert peak < 1024, f"the server peaked at {peak:.0f} MB"
