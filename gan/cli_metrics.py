@@ -51,8 +51,8 @@ def _evaluate(args) -> int:
         results = metrics.evaluate_run(run, names, n=args.n, data=args.data, seed=args.seed)
     except metrics.MetricError as e:
         raise CliError(str(e)) from None
+    print(metrics.format_table(results), flush=True)  # first: a failed save must not lose minutes of work
     run.append_evals(int(run.status().get("step") or 0), results)
-    print(metrics.format_table(results))
     return 0
 
 

@@ -119,3 +119,32 @@ def test_a_model_file_beside_its_classes_json_knows_its_class_names(tmp_path, ca
     assert main(["sample", "--model", str(model), "-n", "6", "--class", "horse", "--out", str(out)]) == 0
     with np.load(out, allow_pickle=False) as saved:
         assert set(saved["labels"].tolist()) == {7}
+
+
+# --- writes that fail: one line, exit 1, and nothing half-written or lost -------------------------------
+
+
+def test_sample_into_a_folder_that_cannot_exist_is_one_line_and_writes_nothing(tiny_run, tmp_path, capsys):
+    from gan.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for out in (blocker / "grid.png", blocker / "more" / "images.npz"):
+        assert main(["sample", "--run-dir", str(tiny_run), "-n", "4", "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and blocker.read_text() == "not a folder"
+
+
+def test_evaluate_that_cannot_save_still_prints_its_scores_and_says_why_in_one_line(tiny_run_copy, capsys):
+    from gan.cli import main
+    from gan.runs import Run
+
+    run = Run(tiny_run_copy)
+    run.evals_path.unlink(missing_ok=True)
+    run.evals_path.mkdir()  # evals.csv cannot be appended to (as on a read-only mount, which root ignores)
+    assert main(["evaluate", "--run-dir", str(run.path), "--metrics", "nn_psnr1k", "--n", "8"]) == 1
+    out, err = capsys.readouterr()
+    assert "nn_psnr1k" in out, "the scores computed before the failed save are shown"
+    err_lines = err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("error: ") and "evals.csv" in err_lines[0]
