@@ -50,10 +50,10 @@ def _model_card(run) -> None:
     cols[0].metric("Model", run.name)
     cols[1].metric("Preset", config.preset if config else "?")
     cols[2].metric("Conditional", ("yes" if config.conditional else "no") if config else "?")
-    step, total = status.get("step"), status.get("total_steps")
+    step, total = status.step, status.total_steps
     planned = f"{config.steps} steps" if config and config.steps else f"{config.epochs} epochs" if config else "?"
-    trained = f"epoch {status.get('epoch', '?')}" if step is not None else planned
-    cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.get('state')}"
+    trained = f"epoch {'?' if status.epoch is None else status.epoch}" if step is not None else planned
+    cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.state}"
                    if step is not None else "The shipped checkpoint's planned length.")
     headlines = scores.headline_scores(run)
     if headlines:

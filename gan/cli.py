@@ -252,13 +252,13 @@ def _info(args) -> int:
         config, status = run.config(), run.status()
         rows = run.metric_rows()
         print(f"run         {run.name}")
-        print(f"state       {status.get('state')}  step {status.get('step')}/{status.get('total_steps')}")
+        print(f"state       {status.state}  step {status.step}/{status.total_steps}")
         print(f"preset      {config.preset}  conditional={config.conditional}  data={config.data}")
         print(f"classes     {', '.join(run.class_names()) or '-'}")
         print(f"metrics     {len(rows)} rows" + (f", last g_loss {rows[-1]['g_loss']}" if rows else ""))
         print(f"samples     {len(run.sample_grids())} grids")
-        if status.get("error"):
-            print(f"error       {status['error']}")
+        if status.error:
+            print(f"error       {status.error}")
         path = run.generator_path
         if not path.is_file():
             return 0

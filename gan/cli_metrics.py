@@ -52,7 +52,7 @@ def _evaluate(args) -> int:
     except metrics.MetricError as e:
         raise CliError(str(e)) from None
     print(metrics.format_table(results), flush=True)  # first: a failed save must not lose minutes of work
-    run.append_evals(int(run.status().get("step") or 0), results)
+    run.append_evals(run.status().step or 0, results)
     return 0
 
 

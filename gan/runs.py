@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gan.config import TrainConfig
 from gan.files import REPO_ROOT, atomic_write_bytes, atomic_write_json, read_json, temp_files
@@ -50,6 +52,51 @@ class Score(Protocol):
     n: int
     reference: str
     extractor: str
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """status.json, typed: what the trainer last said about the run. Every field but `state` may be unknown (None)."""
+
+    state: str  # RUNNING, STOPPED, FINISHED, FAILED; Run.status() adds CRASHED and "new"
+    step: int | None = None  # optimizer steps done
+    total_steps: int | None = None  # steps the run is to train in all
+    epoch: int | None = None  # whole epochs done (step // steps_per_epoch)
+    steps_per_epoch: int | None = None
+    pid: int | None = None  # the trainer's process while it runs; None once it has ended
+    error: str | None = None  # one line: why the run failed
+    started_at: float | None = None  # time.time() when this trainer started (or resumed) the run
+    finished_at: float | None = None  # when it stopped or finished
+    updated_at: float | None = None  # when status.json was last written
+    backend: str | None = None  # the Keras backend it trains on: "tensorflow" or "jax"
+    images: int | None = None  # training images (without the held-out ones)
+    processes: int | None = None  # trainer processes working as one (--distribute)
+    imgs_per_s: float | None = None  # training speed over the last log interval
+    eta_s: float | None = None  # seconds left at that speed
+
+    @classmethod
+    def from_json(cls, obj: Any) -> RunStatus | None:
+        """The status in a parsed status.json; None when it is not an object with a string `state`.
+
+        The file may be hand-edited or corrupt: a value of the wrong type reads as None and an unknown
+        key is ignored, so one bad field costs that field, not the app's view of the run.
+        """
+        if not isinstance(obj, dict) or not isinstance(obj.get("state"), str):
+            return None
+        return cls(**{name: _typed(obj.get(name), hint) for name, hint in STATUS_TYPES.items()})
+
+
+def _typed(value: Any, hint: Any) -> Any:
+    """`value` if it has the type `hint` names (`int | None`: an int), else None; an int serves for a float."""
+    kind = (typing.get_args(hint) or (hint,))[0]
+    if isinstance(value, bool):  # a bool is an int to Python, but `true` is no step count
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
+
+
+STATUS_TYPES = typing.get_type_hints(RunStatus)  # {field name: its type}, the keys status.json may hold
 
 
 class RunError(ValueError):
@@ -145,20 +192,19 @@ class Run:
         return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else []
 
     # --- status -----------------------------------------------------------------------------
-    def status(self) -> dict:
+    def status(self) -> RunStatus:
         """status.json, with a dead trainer's "running" reported as "stopped unexpectedly".
 
-        A status.json that is not a JSON object (hand-edited, corrupt) reads as no status at all.
+        A status.json that is not a JSON object with a state (hand-edited, corrupt) reads as no status
+        at all: "stopped" for a run with a config, else "new" (or "failed", when train.log says why).
         """
-        status = read_json(self.status_path, default=None)
-        if not isinstance(status, dict) or not isinstance(status.get("state", ""), str):
-            status = None
+        status = RunStatus.from_json(read_json(self.status_path, default=None))
         if status is None and not self.exists():
             error = self.last_log_error()  # a trainer that failed before writing anything said why in its log
-            return {"state": FAILED, "error": error} if error else {"state": "new"}
-        status = status or {"state": STOPPED}
-        if status.get("state") == RUNNING and not self.is_locked():
-            status["state"] = CRASHED
+            return RunStatus(FAILED, error=error) if error else RunStatus("new")
+        status = status or RunStatus(STOPPED)
+        if status.state == RUNNING and not self.is_locked():
+            status = replace(status, state=CRASHED)
         return status
 
     def last_log_error(self) -> str | None:
@@ -177,7 +223,14 @@ class Run:
         last = lines[-1] if lines else ""
         return last[len("error:"):].strip() if last.startswith("error:") else None
 
-    def write_status(self, **fields) -> None:
+    def write_status(self, **fields: Any) -> None:
+        """Merge `fields` into status.json, atomically, stamping updated_at.
+
+        Only RunStatus's fields: a misspelt name is a TypeError here, not a new key no reader knows.
+        """
+        unknown = sorted(set(fields) - STATUS_TYPES.keys())
+        if unknown:
+            raise TypeError(f"write_status() got unknown status fields: {', '.join(unknown)}")
         current = read_json(self.status_path, default={})
         current = current if isinstance(current, dict) else {}
         atomic_write_json(self.status_path, {**current, **fields, "updated_at": time.time()})

@@ -104,7 +104,7 @@ class Trainer:
                 raise TrainingError(message) from None
             except Exception as e:  # a bug, an out-of-memory: let it surface, but record why the run ended
                 # Only once the status is ours (our pid): a refused resume must not mark someone's run failed.
-                if (read_json(self.run.status_path) or {}).get("pid") == os.getpid():
+                if self.run.status().pid == os.getpid():
                     first = (str(e).strip().splitlines() or [""])[0][:200]
                     with contextlib.suppress(OSError):
                         self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first}", pid=None)

@@ -22,7 +22,19 @@ import streamlit as st
 from gan import security
 from gan.config import TrainConfig
 from gan.presets import DEFAULT_PRESET, preset_description, preset_names
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunLockedError, grid_epoch, list_runs, runs_root
+from gan.runs import (
+    CRASHED,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    STOPPED,
+    Run,
+    RunLockedError,
+    RunStatus,
+    grid_epoch,
+    list_runs,
+    runs_root,
+)
 from gan.security import NotAllowedError
 from studio import launch, messages, navigation, policy, scores
 
@@ -218,22 +230,22 @@ def live(name: str) -> None:
 
 def _live(run: Run) -> None:
     status = run.status()
-    state = status.get("state", "new")
+    state = status.state
     process = launch.launched(run)
     if launch.is_starting(run):
         state = "starting"
     elif state != RUNNING and process is not None and process.poll() not in (None, 0):
-        error = status.get("error") or run.last_log_error()
+        error = status.error or run.last_log_error()
         if error and state != FAILED:
             state = FAILED
-            status["error"] = error
+            status = dataclasses.replace(status, error=error)
     st.markdown(f"**{run.name}** :{BADGES.get(state, 'gray')}-badge[{state}]")
     if state == "starting":
         st.caption("Starting: loading the data and building the model...")
-    if state == CRASHED and not status.get("error"):  # it may have said why where status.json could not
-        status["error"] = run.last_log_error()
-    if status.get("error") and state in (FAILED, CRASHED):
-        st.error(f"Training stopped: {messages.redacted(status['error'])}")
+    if state == CRASHED and not status.error:  # it may have said why where status.json could not
+        status = dataclasses.replace(status, error=run.last_log_error())
+    if status.error and state in (FAILED, CRASHED):
+        st.error(f"Training stopped: {messages.redacted(status.error)}")
     elif state == CRASHED:
         st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
                    "its last checkpoint.")
@@ -250,18 +262,18 @@ def _live(run: Run) -> None:
     _charts(frame)
 
 
-def _progress(status: dict) -> None:
-    step, total = status.get("step"), status.get("total_steps")
+def _progress(status: RunStatus) -> None:
+    step, total = status.step, status.total_steps
     if step is None or not total:
         return
     cols = st.columns(4)
     cols[0].metric("Step", f"{step:,}", help=f"of {total:,} steps")  # "a / b" gets cut off in a quarter column
-    cols[1].metric("Epoch", status.get("epoch", 0))
-    eta = status.get("eta_s") if status.get("state") == RUNNING else None
+    cols[1].metric("Epoch", status.epoch or 0)
+    eta = status.eta_s if status.state == RUNNING else None
     cols[2].metric("ETA", messages.duration(eta))
-    rate = status.get("imgs_per_s")
+    rate = status.imgs_per_s
     cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-")
-    st.progress(min(1.0, step / total), text=f"epoch {status.get('epoch', 0)} - step {step} of {total}"
+    st.progress(min(1.0, step / total), text=f"epoch {status.epoch or 0} - step {step} of {total}"
                 + (f" - {messages.duration(eta)} left" if eta else ""))
 
 
@@ -430,10 +442,10 @@ def runs_table() -> None:
             except ValueError:
                 preset, data = "?", "?"
             rows.append({
-                "run": run.name, "state": status.get("state"), "step": status.get("step"),
-                "of": status.get("total_steps"), "epoch": status.get("epoch"), "preset": preset,
+                "run": run.name, "state": status.state, "step": status.step,
+                "of": status.total_steps, "epoch": status.epoch, "preset": preset,
                 "data": data if len(data) < 40 else "..." + data[-37:],
-                "updated": pd.to_datetime(status.get("updated_at"), unit="s") if status.get("updated_at") else None,
+                "updated": pd.to_datetime(status.updated_at, unit="s") if status.updated_at else None,
             })
         if rows:
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

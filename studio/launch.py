@@ -159,7 +159,7 @@ def is_starting(run: Run) -> bool:
     """Started from this app, alive, and the trainer has written no status since its launch (it writes
     one only while holding the run's lock, so from then on the lock tells)."""
     process, launched_at = _launches()[1].get(str(run.path), (None, 0.0))
-    return process is not None and process.poll() is None and (run.status().get("updated_at") or 0.0) < launched_at
+    return process is not None and process.poll() is None and (run.status().updated_at or 0.0) < launched_at
 
 
 def launched_names(root: Path) -> list[str]:

@@ -210,11 +210,11 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
             config = run.config()
         except (OSError, ValueError):
             config = None
-        status = run.status() if run.status_path.is_file() else {}
+        status = run.status() if run.status_path.is_file() else None
         row = {"run": run.name, "source": "pretrained" if choice.shipped else "run",
                "preset": config.preset if config else None,
                "conditional": ("yes" if config.conditional else "no") if config else None,
-               "epoch": status.get("epoch"), "step": status.get("step"), "state": status.get("state")}
+               "epoch": status and status.epoch, "step": status and status.step, "state": status and status.state}
         for name, score in latest_scores(run.evals()).items():
             metric_order.setdefault(name, None)
             row[name] = score["value"]
@@ -330,5 +330,5 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
         raise metrics.MetricError(lines[-1] if lines else f"the evaluation stopped (exit code {done.returncode})")
     results = [metrics.Result(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
     if save:
-        run.append_evals(int(run.status().get("step") or 0), results)
+        run.append_evals(run.status().step or 0, results)
     return results

@@ -209,7 +209,7 @@ def test_bad_run_names_and_paths_are_refused(empty_env):
 def _kill(run_dir: Path) -> None:
     from gan.runs import Run
 
-    pid = Run(run_dir).status().get("pid")
+    pid = Run(run_dir).status().pid
     if pid and Run(run_dir).is_locked():
         os.kill(int(pid), signal.SIGKILL)
 
@@ -228,7 +228,7 @@ def test_train_live_then_stop(empty_env):
     run = Run(empty_env / "runs" / "live")
     try:
         deadline = time.time() + 90
-        while time.time() < deadline and not (run.metric_rows() and run.status().get("state") == "running"):
+        while time.time() < deadline and not (run.metric_rows() and run.status().state == "running"):
             time.sleep(0.5)
         assert run.metric_rows(), run.log_path.read_text() if run.log_path.exists() else "no log"
         at.run()
@@ -244,9 +244,9 @@ def test_train_live_then_stop(empty_env):
 
         at.button(key="train_stop").click().run()
         deadline = time.time() + 60
-        while time.time() < deadline and run.status().get("state") == "running":
+        while time.time() < deadline and run.status().state == "running":
             time.sleep(0.5)
-        assert run.status()["state"] == "stopped"
+        assert run.status().state == "stopped"
         at.run()
         assert "stopped" in texts(at)
         assert not at.button(key="train_resume").disabled

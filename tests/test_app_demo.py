@@ -201,7 +201,7 @@ def test_demo_trains_one_run_at_a_time(demo_env, launches):
     busy = hand_run(runs / "busy", "running")
     hand_run(runs / "paused", "stopped", epochs=2)
     with busy.lock():  # held as a live trainer holds it
-        assert busy.status()["state"] == "running"
+        assert busy.status().state == "running"
         assert launch.active_trainings() == ["busy"]
         at = train_page()
         at.text_input(key="train_run_name").input("second")

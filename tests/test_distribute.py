@@ -223,7 +223,6 @@ def stop_one_process(backend: str, tmp_path: Path):
     import numpy as np
 
     from gan.checkpoint import read_meta
-    from gan.files import read_json
     from gan.runs import STOPPED, Run
 
     rng = np.random.default_rng(0)
@@ -235,7 +234,7 @@ def stop_one_process(backend: str, tmp_path: Path):
                                 "--log-every", "1", "--distribute")
     try:
         deadline = time.monotonic() + 300
-        while (read_json(run.status_path, default={}) or {}).get("step", 0) < 3:
+        while (run.status().step or 0) < 3:
             assert time.monotonic() < deadline, "the processes did not start stepping in time"
             assert all(p.poll() is None for p in processes), (tmp_path / "process0.log").read_text()[-3000:]
             time.sleep(0.05)
@@ -244,8 +243,8 @@ def stop_one_process(backend: str, tmp_path: Path):
         ends = closing_lines(tmp_path, processes)
     assert ends[0] == ends[1] and ends[0].startswith("stopped: "), ends  # a process that stopped alone
     status = run.status()  # would have left the other waiting in the next step's collectives
-    steps = int(status["step"])
-    assert status["state"] == STOPPED and status["processes"] == 2 and 3 <= steps < 400
+    steps = status.step
+    assert status.state == STOPPED and status.processes == 2 and 3 <= steps < 400
     assert [int(r["step"]) for r in run.metric_rows()] == list(range(1, steps + 1))  # one writer
     assert read_meta(run.checkpoint_path)["step"] == steps
     return run, data, steps
@@ -327,7 +326,7 @@ def test_two_tensorflow_workers_stop_together_write_once_and_resume(tmp_path):
     assert ends == [f"finished: {run.path} (step {steps + 3})"] * 2
     for index in range(2):
         assert f"resumed run at step {steps}" in (tmp_path / f"process{index}.log").read_text()
-    assert run.status()["state"] == FINISHED
+    assert run.status().state == FINISHED
     assert [int(r["step"]) for r in run.metric_rows()] == list(range(1, steps + 4))
 
 

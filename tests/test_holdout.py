@@ -47,7 +47,7 @@ def test_held_out_images_are_never_part_of_the_training_data(tmp_path, unique_np
     training = {image.tobytes() for image in images}
     assert not any(full.images[i].tobytes() in training for i in held)
     assert all(full.images[i].tobytes() in training for i in set(range(60)) - set(held))
-    assert Run(run_dir).status()["images"] == 48
+    assert Run(run_dir).status().images == 48
 
 
 def test_resume_keeps_the_same_held_out_images(tmp_path, unique_npz):

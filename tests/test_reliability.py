@@ -25,7 +25,7 @@ from PIL import Image
 
 from gan.checkpoint import read_meta
 from gan.files import read_json
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, Run, RunLockedError
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, Run, RunLockedError, RunStatus
 
 CHECKPOINT_EVERY = 2
 BATCH = 8
@@ -60,9 +60,9 @@ def wait_until_stepping(run: Run, proc: subprocess.Popen, past_step: int, timeou
     """Block until `proc` has logged a step beyond `past_step` (read from status.json, written atomically)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = read_json(run.status_path, default={}) or {}
-        if status.get("pid") == proc.pid and status.get("state") == RUNNING and status.get("step", -1) > past_step:
-            return int(status["step"])
+        status = RunStatus.from_json(read_json(run.status_path))
+        if status and status.pid == proc.pid and status.state == RUNNING and (status.step or 0) > past_step:
+            return status.step
         if proc.poll() is not None:
             pytest.fail(f"trainer exited with {proc.returncode} before stepping")
         time.sleep(0.02)
@@ -139,7 +139,7 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
 
         # A dead trainer is never "running", and its stale lock does not hold anyone out.
         assert read_json(run.status_path)["state"] == RUNNING
-        assert run.status()["state"] == CRASHED
+        assert run.status().state == CRASHED
         assert run.lock_path.read_text() == str(proc.pid) and not run.is_locked()
 
         previous = ckpt_step
@@ -154,7 +154,7 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
                if line.startswith("resumed run at step ")]
     assert resumed == [c for _, c in kills if c > 0], "each resume starts at the checkpoint the kill left"
     status = run.status()
-    assert status["state"] == FINISHED and status["step"] == STEPS
+    assert status.state == FINISHED and status.step == STEPS
     ckpt_step, steps = check_run_directory(run)
     assert ckpt_step == STEPS and steps == list(range(1, STEPS + 1))
     assert len(run.sample_grids()) == STEPS * BATCH // IMAGES
@@ -264,9 +264,9 @@ def test_failed_checkpoint_write_fails_the_run_and_keeps_the_previous_checkpoint
     assert len(err) == 1 and err[0].startswith("error: write failed: No space left on device"), err
     status = run.status()
     if stays_full:
-        assert status["state"] == CRASHED
+        assert status.state == CRASHED
     else:
-        assert status["state"] == FAILED and status["error"] in err[0] and "\n" not in status["error"]
+        assert status.state == FAILED and status.error in err[0] and "\n" not in status.error
     assert read_meta(run.checkpoint_path)["step"] == CHECKPOINT_EVERY
     assert no_temp_files(run)
     monkeypatch.undo()
@@ -283,7 +283,7 @@ def test_any_failed_write_fails_the_run_with_one_line(tmp_path, tiny_data, monke
     assert disk.fired, f"no write to {target} was attempted"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and target in err[0], err
-    assert run.status()["state"] == FAILED
+    assert run.status().state == FAILED
     assert no_temp_files(run)
 
 
@@ -315,7 +315,7 @@ def test_unexpected_error_mid_run_is_recorded_as_failed(tmp_path, tiny_data, mon
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: unexpected MemoryError: out of memory allocating 4.00GiB (set GAN_DEBUG=1 for the traceback)")
     status = run.status()
-    assert status["state"] == FAILED and status["error"] == "MemoryError: out of memory allocating 4.00GiB"
+    assert status.state == FAILED and status.error == "MemoryError: out of memory allocating 4.00GiB"
     assert read_meta(run.checkpoint_path)["step"] == CHECKPOINT_EVERY
     monkeypatch.setenv("GAN_DEBUG", "1")
     with pytest.raises(MemoryError):
@@ -337,7 +337,7 @@ def test_refused_resume_leaves_the_old_status_alone(tmp_path, tiny_data, capsys)
 
     assert main(["train", "--run-dir", str(run.path), "--resume", "--quiet"]) == 2
     assert "unreadable checkpoint" in capsys.readouterr().err
-    assert run.status()["state"] == FINISHED
+    assert run.status().state == FINISHED
 
 
 # --- real write failures in a real trainer ----------------------------------------------------
@@ -376,7 +376,7 @@ def resume_to_the_end(run: Run, data: Path, log: Path, steps: int) -> None:
     proc = start_trainer(run.path, data, resume=True, log=log, steps=steps)
     assert proc.wait(timeout=300) == 0, log.read_text()[-2000:]
     assert f"resumed run at step {kept}" in log.read_text()
-    assert run.status()["state"] == FINISHED
+    assert run.status().state == FINISHED
     ckpt_step, logged = check_run_directory(run)
     assert ckpt_step == steps and logged == list(range(1, steps + 1))
     assert no_temp_files(run)
@@ -409,7 +409,7 @@ def test_run_directory_made_read_only_mid_run_stops_the_trainer_and_keeps_the_ch
     assert line.startswith("error: write failed: Permission denied (") and line.endswith(")"), line
     assert Path(line[line.index("(") + 1 : -1]).parent in locked, line
     # status.json could not be written either, so the run reads "stopped unexpectedly", not "running".
-    assert run.status()["state"] == CRASHED
+    assert run.status().state == CRASHED
     ckpt_step, logged = check_run_directory(run)
     assert ckpt_step >= CHECKPOINT_EVERY and logged[-1] - ckpt_step <= CHECKPOINT_EVERY
     assert_previous_checkpoint_loads(run, ckpt_step)
@@ -426,7 +426,7 @@ def test_checkpoint_cut_short_by_the_kernel_fails_the_run_and_keeps_the_previous
     line = last_line(log)
     assert line == f"error: write failed: File too large ({run.checkpoint_path})", line
     status = run.status()
-    assert status["state"] == FAILED and status["error"] == line[len("error: "):]
+    assert status.state == FAILED and status.error == line[len("error: "):]
     assert read_meta(run.checkpoint_path)["step"] == 4 and no_temp_files(run)
     assert_previous_checkpoint_loads(run, 4)
     resume_to_the_end(run, tiny_data, log, steps=8)
@@ -457,10 +457,10 @@ def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tin
         lines = second.stderr.strip().splitlines()
         assert lines == [f"error: run run is already being trained (pid {holder.pid})"], lines
         assert snapshot(run.path) == before
-        assert run.status()["state"] == RUNNING  # the holder is alive: its run is running
+        assert run.status().state == RUNNING  # the holder is alive: its run is running
     # The holder died without unlocking: the kernel dropped its flock, so the lock is not stale.
     assert run.lock_path.read_text() == str(holder.pid)
-    assert not run.is_locked() and run.status()["state"] == CRASHED
+    assert not run.is_locked() and run.status().state == CRASHED
     with run.lock():
         assert run.lock_path.read_text() == str(os.getpid())
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gan.cli import main
-from gan.runs import LAUNCHER_FILES, Run
+from gan.runs import FINISHED, LAUNCHER_FILES, RUNNING, Run, RunStatus
 
 TINY = ["--preset", "tiny", "--batch-size", "16", "--log-every", "2", "--no-jit", "--quiet"]
 
@@ -67,7 +68,7 @@ def test_a_folder_with_only_the_launchers_files_is_a_new_run(tmp_path, data):
     folder.mkdir()
     (folder / "train.log").write_text("started by the app\n")
     assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(folder), *TINY]) == 0
-    assert Run(folder).status()["state"] == "finished"
+    assert Run(folder).status().state == "finished"
     assert (folder / "train.log").read_text() == "started by the app\n"
 
 
@@ -118,7 +119,7 @@ def test_resume_of_a_run_that_saved_nothing_yet_starts_it_from_the_beginning(tmp
     for saved in (Run(run_dir).checkpoint_path, Run(run_dir).generator_path):
         saved.unlink()
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "2", "--quiet"]) == 0
-    assert Run(run_dir).status()["step"] == 2 and Run(run_dir).generator_path.is_file()
+    assert Run(run_dir).status().step == 2 and Run(run_dir).generator_path.is_file()
 
 
 @pytest.mark.parametrize("flags", [["--data", "/no/such/data"], ["--g-lr", "0.01"], ["--preset", "seed"],
@@ -138,7 +139,7 @@ def test_resume_epochs_means_epochs_in_all_even_for_a_run_started_with_steps(tmp
     assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "3", "--quiet"]) == 0
     status = Run(run_dir).status()
-    assert status["step"] == 3 * status["steps_per_epoch"] == 12  # 64 images / 16 per step = 4 steps an epoch
+    assert status.step == 3 * status.steps_per_epoch == 12  # 64 images / 16 per step = 4 steps an epoch
     assert Run(run_dir).config().epochs == 3 and Run(run_dir).config().steps is None
 
 
@@ -155,42 +156,51 @@ def test_a_corrupt_status_file_reads_as_no_status(tmp_path, data, capsys, conten
     run_dir = tmp_path / "run"
     assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     Run(run_dir).status_path.write_text(content)
-    assert Run(run_dir).status()["state"] == "stopped"
+    assert Run(run_dir).status().state == "stopped"
     capsys.readouterr()
     assert main(["info", str(run_dir)]) == 0
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "4", "--quiet"]) == 0
     assert json.loads(Run(run_dir).status_path.read_text())["state"] == "finished"
 
 
-def test_stop_signals_only_the_lock_holder_never_the_pid_in_status(tmp_path):
-    """status.json names a live process that is not the trainer (a reused pid): Stop must leave it alone."""
-    import subprocess
-    import sys
-    import time
-
-    from gan.runs import RUNNING, stop_training
-
+def test_status_round_trips_and_merges_with_what_is_on_disk(tmp_path):
     run = Run(tmp_path / "run")
     run.path.mkdir()
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        run.write_status(state=RUNNING, pid=bystander.pid)
-        assert stop_training(run) is False
-        time.sleep(0.2)
-        assert bystander.poll() is None  # not signalled
-        with lock_held_elsewhere(run.path) as holder:
-            assert run.lock_holder() == holder.pid
-            assert stop_training(run) is True
-            assert holder.wait(10) == -15  # SIGTERM reached the trainer
-        assert bystander.poll() is None
-    finally:
-        bystander.kill()
+    run.write_status(state=FINISHED, step=8, total_steps=8, epoch=2, pid=None, imgs_per_s=120.5, backend="jax")
+    run.write_status(error="a note")  # merged: the fields written before stay
+    status = run.status()
+    assert status == RunStatus(FINISHED, step=8, total_steps=8, epoch=2, imgs_per_s=120.5, backend="jax",
+                               error="a note", updated_at=status.updated_at)
+    assert status.updated_at == pytest.approx(time.time(), abs=60)
+    assert set(json.loads(run.status_path.read_text())) == {  # only the keys written, as before RunStatus
+        "state", "step", "total_steps", "epoch", "pid", "imgs_per_s", "backend", "error", "updated_at"}
 
 
-def test_the_command_that_started_a_run_resumes_it(tmp_path, data, monkeypatch):
-    """Repeating a run's own settings with --resume is not a change; a relative --data path is the same path."""
-    monkeypatch.chdir(tmp_path)
-    start = ["train", "--data", os.path.relpath(data, tmp_path), "--run-dir", "run", *TINY]
-    assert main([*start, "--steps", "2"]) == 0
-    assert main([*start, "--steps", "4", "--resume"]) == 0
-    assert Run(tmp_path / "run").status()["step"] == 4
+def test_an_unknown_status_field_is_refused_and_nothing_is_written(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    run.write_status(state=RUNNING, step=1)
+    before = run.status_path.read_bytes()
+    with pytest.raises(TypeError, match="stpe"):
+        run.write_status(stpe=2)
+    assert run.status_path.read_bytes() == before
+
+
+def test_hand_edited_status_values_read_as_unknown(tmp_path):
+    """Wrong types cost their own field only; unknown keys are ignored; an int serves where a float is meant."""
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    run.status_path.write_text(json.dumps({
+        "state": "finished", "step": "12", "epoch": True, "total_steps": 3.5, "pid": None, "error": 42,
+        "imgs_per_s": 7, "eta_s": "soon", "backend": ["jax"], "images": 48, "comment": "edited by hand"}))
+    assert run.status() == RunStatus(FINISHED, imgs_per_s=7.0, images=48)
+
+
+def test_the_shipped_status_files_read_field_for_field():
+    """checkpoints/*/status.json were written before RunStatus: every key they hold is a field and reads back."""
+    paths = sorted((REPO / "checkpoints").glob("*/status.json"))
+    assert paths
+    for path in paths:
+        raw = json.loads(path.read_text())
+        status = Run(path.parent).status()
+        assert {name: getattr(status, name) for name in raw} == raw, path

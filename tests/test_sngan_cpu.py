@@ -219,7 +219,7 @@ def test_trains_on_both_backends_with_and_without_classes(tmp_path, backend, fla
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     run = Run(tmp_path / "run")
-    assert run.status()["backend"] == backend and run.status()["state"] == "finished"
+    assert run.status().backend == backend and run.status().state == "finished"
     frame = run.metrics()
     assert list(frame["step"]) == [2, 4] and np.isfinite(frame["g_loss"]).all()
     assert run.config().conditional == (not flags)

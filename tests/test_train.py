@@ -39,8 +39,8 @@ def generator_weights(run_dir):
 def test_tiny_run_leaves_a_valid_run_directory(tmp_path, tiny_npz):
     assert train(tmp_path / "r", tiny_npz, "--epochs", "2", "--conditional") == 0
     run = Run(tmp_path / "r")
-    assert run.status()["state"] == FINISHED
-    assert run.status()["step"] == 8  # 64 images / 16 per step = 4 steps per epoch
+    assert run.status().state == FINISHED
+    assert run.status().step == 8  # 64 images / 16 per step = 4 steps per epoch
     frame = run.metrics()
     assert list(frame["step"]) == [2, 4, 6, 8]
     for column in ("d_loss_real", "d_loss_fake", "g_loss", "d_real_mean", "d_fake_mean", "imgs_per_s"):
@@ -63,7 +63,7 @@ def test_resume_continues_exactly(tmp_path, tiny_npz):
     with open(split.metrics_path, "a") as f:
         f.write("8,2,12")  # torn last line
     assert train(tmp_path / "split", tiny_npz, "--steps", "8", "--resume") == 0
-    assert split.status()["step"] == 8
+    assert split.status().step == 8
     steps = [int(r["step"]) for r in split.metric_rows()]
     assert steps == [2, 4, 6, 8]
     for a, b in zip(generator_weights(tmp_path / "straight"), generator_weights(tmp_path / "split"), strict=True):
@@ -78,7 +78,7 @@ def test_non_finite_loss_fails_and_keeps_the_last_good_checkpoint(tmp_path, tiny
     assert train(tmp_path / "r", tiny_npz, "--steps", "8", "--resume", "--no-jit") == 1
     run = Run(tmp_path / "r")
     status = run.status()
-    assert status["state"] == FAILED and "non-finite" in status["error"]
+    assert status.state == FAILED and "non-finite" in status.error
     assert "non-finite" in capsys.readouterr().err
     assert read_meta(run.checkpoint_path)["step"] == 4
     assert generator_weights(tmp_path / "r")  # the shipped generator still loads
@@ -112,8 +112,8 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_npz):
     finally:
         process.kill()
     status = run.status()
-    assert status["state"] == "stopped"
-    assert read_meta(run.checkpoint_path)["step"] == status["step"] >= 3
+    assert status.state == "stopped"
+    assert read_meta(run.checkpoint_path)["step"] == status.step >= 3
 
 
 def test_jax_backend_trains(tmp_path, tiny_npz):
@@ -126,7 +126,7 @@ def test_jax_backend_trains(tmp_path, tiny_npz):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run = Run(tmp_path / "r")
-    assert run.status()["backend"] == "jax"
+    assert run.status().backend == "jax"
     frame = run.metrics()
     assert list(frame["step"]) == [2, 4] and np.isfinite(frame["g_loss"]).all()
     assert run.generator_path.is_file()  # saved under JAX, loaded below under TensorFlow
