@@ -1,8 +1,9 @@
-"""Custom layers of the `strong` preset, registered so that `.keras` files load with safe_mode=True.
+"""Custom layers of the GAN presets, registered so that `.keras` files load with safe_mode=True.
 
-Spectral normalization is Keras' own `keras.layers.SpectralNormalization` wrapper; the layers
-here are only what Keras lacks: class-conditional batch norm, one-hot labels (so the projection
-embedding can be a spectrally normalized Dense) and global sum pooling.
+Spectral normalization is `SpectralNorm`, Keras' own `keras.layers.SpectralNormalization` wrapper
+with its forward pass changed to differentiate through sigma (see its docstring). The other layers
+are what Keras lacks: class-conditional batch norm, one-hot labels (so the projection embedding can
+be a spectrally normalized Dense), global sum pooling and the minibatch standard deviation.
 """
 
 from __future__ import annotations
@@ -11,6 +12,37 @@ from typing import Any
 
 import keras
 from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class SpectralNorm(layers.SpectralNormalization):
+    """Spectral normalization as Miyato et al. (2018) define it: the layer computes with W / sigma(W),
+    and the gradient flows through sigma.
+
+    Keras' wrapper instead overwrites the kernel variable with W / sigma before each training call,
+    so the gradient reaches W as if sigma were a constant (tensorflow/addons#1244 discusses the same
+    design). Without the term through sigma nothing stops the optimizer from growing the top
+    singular direction, which every renormalization then divides out of all the others: D drifts
+    towards a low-rank map. Same weights, same power iteration, same variables (checkpoints are
+    unchanged); wraps a Conv or a Dense layer.
+    """
+
+    def call(self, inputs, training=False):
+        vector_u, kernel = self.normalized_weights()  # differentiable in the kernel; u, v held constant
+        if training:
+            self.vector_u.assign(vector_u)  # one power-iteration step per training call, as in the paper
+        layer = self.layer
+        kernel = ops.cast(kernel, layer.compute_dtype)
+        inputs = ops.cast(inputs, layer.compute_dtype)
+        if isinstance(layer, layers.Dense):
+            outputs = ops.matmul(inputs, kernel)
+        else:
+            outputs = layer.convolution_op(inputs, kernel)
+        if getattr(layer, "bias", None) is not None:
+            outputs = ops.add(outputs, layer.bias)
+        if layer.activation is not None:
+            outputs = layer.activation(outputs)
+        return outputs
 
 
 @keras.saving.register_keras_serializable(package="gan")

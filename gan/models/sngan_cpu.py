@@ -9,7 +9,7 @@ D: conv3x3 C/8 -> three [conv k4 s2 (C/4, C/2, C)] (LeakyReLU 0.1) -> minibatch 
 
 Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `g_channels`, `d_channels`: the widths C of G's first and D's last features.
-- `spectral_norm`: wrap every D layer in `keras.layers.SpectralNormalization`.
+- `spectral_norm`: wrap every D layer in `gan.layers.SpectralNorm` (Keras' wrapper, differentiated through sigma).
 - `conditional_bn`: class-conditional BN in G; off, the class embedding is concatenated to z.
 - `mbstd_group`: group size of D's minibatch-stddev channel; 0 leaves it out.
 - `d_pool`: what D's linear head sees: "flatten" (the last 4x4 features, position by position) or "sum"
@@ -28,7 +28,7 @@ import keras
 from keras import layers
 
 from gan.config import TrainConfig
-from gan.layers import ConditionalBatchNorm, GlobalSumPooling2D, MinibatchStdDev, OneHot
+from gan.layers import ConditionalBatchNorm, GlobalSumPooling2D, MinibatchStdDev, OneHot, SpectralNorm
 
 BOTTOM = 4
 BN_MOMENTUM = 0.9
@@ -80,7 +80,7 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
 
     def sn_layer(layer: layers.Layer, **kwargs) -> layers.Layer:
         """`layer`, or its spectrally normalized wrapper, named `<layer>_sn`."""
-        return layers.SpectralNormalization(layer, name=f"{layer.name}_sn", **kwargs) if sn else layer
+        return SpectralNorm(layer, name=f"{layer.name}_sn", **kwargs) if sn else layer
 
     image = keras.Input((config.image_size, config.image_size, 3), name="image")
     label = keras.Input((), dtype="int32", name="label") if num_classes else None

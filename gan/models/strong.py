@@ -8,7 +8,7 @@ pooling -> Dense(1), plus the projection term <embed(y), h> when conditional.
 
 Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `g_channels`, `d_channels`: widths C of G and D (256 and 128 in SNGAN).
-- `spectral_norm`: every conv / dense / projection of D wrapped in `keras.layers.SpectralNormalization`.
+- `spectral_norm`: every conv / dense / projection of D wrapped in `gan.layers.SpectralNorm` (Keras' wrapper, differentiated through sigma).
 - `conditional_bn`: conditional G uses class-conditional batch norm fed by a shared class embedding
   (BigGAN); off, the embedding is concatenated to z and G uses plain batch norm.
 - `embed_dim`: size of G's shared class embedding (`label_embedding`).
@@ -22,7 +22,7 @@ import keras
 from keras import layers
 
 from gan.config import TrainConfig
-from gan.layers import ConditionalBatchNorm, GlobalSumPooling2D, OneHot
+from gan.layers import ConditionalBatchNorm, GlobalSumPooling2D, OneHot, SpectralNorm
 
 BOTTOM = 4  # G starts from BOTTOM x BOTTOM features
 D_FINAL = 8  # D downsamples to D_FINAL x D_FINAL, then runs two more blocks there
@@ -75,7 +75,7 @@ def build_generator(config: TrainConfig, num_classes: int) -> keras.Model:
 
 def _sn(layer: layers.Layer, enabled: bool, **kwargs) -> layers.Layer:
     """`layer`, wrapped in spectral normalization when `enabled` (kwargs go to the wrapper)."""
-    return layers.SpectralNormalization(layer, **kwargs) if enabled else layer
+    return SpectralNorm(layer, **kwargs) if enabled else layer
 
 
 def _conv(channels: int, size: int, sn: bool, name: str) -> layers.Layer:
