@@ -16,6 +16,7 @@ from pathlib import Path
 from gan.cli_metrics import add_evaluate, add_train_classifier
 from gan.config import LIVE_METRICS, TrainConfig
 from gan.errors import CliError, first_line
+from gan.files import same_path
 from gan.presets import DEFAULT_PRESET
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
@@ -112,7 +113,7 @@ RESUMABLE = frozenset({"epochs", "steps", "log_every", "checkpoint_every", "eval
 def _same_setting(name: str, given, saved) -> bool:
     """Whether a flag repeats the run's own setting, so the command that started a run also resumes it."""
     if name == "data" and given and saved:
-        return str(given) == str(saved) or Path(given).expanduser().resolve() == Path(saved).expanduser().resolve()
+        return same_path(given, saved)
     return given == saved
 
 

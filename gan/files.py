@@ -76,6 +76,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio")
 
 
+def same_path(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file, however each is written (relative, `~`, symlinks)."""
+    if str(a) == str(b):
+        return True
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop, say: not provably the same
+        return False
+
+
 def read_json(path: str | Path, default: Any = None) -> Any:
     """The JSON in `path`, or `default` when it is missing or unreadable."""
     try:

@@ -71,11 +71,11 @@ def test_no_holdout_writes_no_record(tmp_path, unique_npz):
 
 def test_a_data_path_written_another_way_is_the_same_source(tmp_path, monkeypatch):
     """`evaluate --data ../x.zip` for a run that recorded /abs/x.zip still finds the run's held-out images."""
-    from gan.metrics import _same_source
+    from gan.files import same_path
 
     data = tmp_path / "d" / "x.zip"
     data.parent.mkdir()
     data.write_bytes(b"")
     monkeypatch.chdir(tmp_path / "d")
-    assert _same_source("../d/x.zip", str(data)) and _same_source("cifar10", "cifar10")
-    assert not _same_source("cifar10", str(data)) and not _same_source("../d/y.zip", str(data))
+    assert same_path("../d/x.zip", str(data)) and same_path("cifar10", "cifar10")
+    assert not same_path("cifar10", str(data)) and not same_path("../d/y.zip", str(data))

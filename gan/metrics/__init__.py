@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gan.config import LIVE_METRICS  # noqa: F401  (re-exported: what the trainer may score itself with)
+from gan.files import same_path
 from gan.runs import EVAL_COLUMNS  # noqa: F401  (re-exported: evals.csv's columns)
 
 if TYPE_CHECKING:
@@ -367,16 +368,6 @@ def evaluate_run(run: Run, names: Sequence[str], n: int | None = None, data: str
                            _reference_name(source, len(dataset.images)), test=test, train=train)
 
 
-def _same_source(a: str, b: str) -> bool:
-    """Whether two data sources name the same data: "cifar10", or one path written two ways."""
-    if a == b:
-        return True
-    try:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-    except (OSError, RuntimeError):
-        return False
-
-
 def held_out_test_set(run: Run, dataset: Any, source: str) -> tuple[Any, TestSet | None]:
     """(the images the run trained on, real test images it never saw) for CAS and augmentation gain.
 
@@ -388,7 +379,7 @@ def held_out_test_set(run: Run, dataset: Any, source: str) -> tuple[Any, TestSet
 
     config = run.config()
     held = run.held_out()
-    if held and _same_source(source, config.data):
+    if held and same_path(source, config.data):  # "cifar10", or one file written two ways
         if config.limit is not None or config.image_size != dataset.images.shape[1]:
             dataset = load_dataset(source, config.image_size, config.limit, config.seed)
         mask = np.zeros(len(dataset.images), bool)

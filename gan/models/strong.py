@@ -8,7 +8,8 @@ pooling -> Dense(1), plus the projection term <embed(y), h> when conditional.
 
 Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `g_channels`, `d_channels`: widths C of G and D (256 and 128 in SNGAN).
-- `spectral_norm`: every conv / dense / projection of D wrapped in `gan.layers.SpectralNorm` (Keras' wrapper, differentiated through sigma).
+- `spectral_norm`: every conv / dense / projection of D wrapped in `gan.layers.SpectralNorm` (Keras' wrapper,
+  differentiated through sigma).
 - `conditional_bn`: conditional G uses class-conditional batch norm fed by a shared class embedding
   (BigGAN); off, the embedding is concatenated to z and G uses plain batch norm.
 - `embed_dim`: size of G's shared class embedding (`label_embedding`).
