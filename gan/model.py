@@ -71,6 +71,7 @@ class GAN:
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = keras.random.SeedGenerator(config.seed)
+        self.ac_weight = float(config.extra.get("ac_weight", 0.0)) if self.num_classes else 0.0
 
     @property
     def sampler(self) -> keras.Model:
@@ -111,18 +112,32 @@ class GAN:
         return self.generator(self._g_inputs(z, labels), training=True)
 
     def _discriminate(self, images, labels, noise_std):
+        """(logits, class logits or None): D's verdict, and its auxiliary classifier's when it has one."""
         images = diff_augment(images, self.config.augment_ops, self.rng)
         if self.config.instance_noise:  # static: a run without it draws no noise at all
             images = images + noise_std * keras.random.normal(ops.shape(images), seed=self.rng)
-        return ops.cast(self.discriminator(self._d_inputs(images, labels), training=True), "float32")
+        out = self.discriminator(self._d_inputs(images, labels), training=True)
+        if isinstance(out, (list, tuple)):
+            return ops.cast(out[0], "float32"), ops.cast(out[1], "float32")
+        return ops.cast(out, "float32"), None
+
+    def _class_loss(self, class_logits, labels):
+        """AC-GAN's term: cross-entropy of D's class head against the labels the images were drawn for."""
+        losses = keras.losses.sparse_categorical_crossentropy(labels, class_logits, from_logits=True)
+        return self.ac_weight * ops.mean(losses), ops.mean(losses)
 
     def d_loss(self, real, labels, noise_std):
         """Discriminator loss on one batch of real images in [-1, 1]; returns (loss, metrics)."""
         fake = ops.stop_gradient(self._fake(ops.shape(real)[0], labels))
-        real_logits = self._discriminate(real, labels, noise_std)
-        fake_logits = self._discriminate(fake, labels, noise_std)
+        real_logits, real_classes = self._discriminate(real, labels, noise_std)
+        fake_logits, _ = self._discriminate(fake, labels, noise_std)
         loss_real, loss_fake = D_LOSSES[self.config.loss](real_logits, fake_logits, self.config.label_smoothing)
-        metrics = {
+        loss = loss_real + loss_fake
+        metrics = {}
+        if real_classes is not None:  # the head learns classes from real images only
+            weighted, metrics["d_class_loss"] = self._class_loss(real_classes, labels)
+            loss = loss + weighted
+        metrics |= {
             "d_loss_real": loss_real,
             "d_loss_fake": loss_fake,
             "d_real_mean": ops.mean(ops.sigmoid(real_logits)),
@@ -130,7 +145,7 @@ class GAN:
             "real_acc": ops.mean(ops.cast(real_logits > 0, "float32")),
             "fake_acc": ops.mean(ops.cast(fake_logits < 0, "float32")),
         }
-        return loss_real + loss_fake, metrics
+        return loss, metrics
 
     def g_loss(self, labels, noise_std):
         """Generator loss for a batch the size of `labels`; returns (loss, metrics).
@@ -139,19 +154,23 @@ class GAN:
         same labels and lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2|) is added: a conditional G
         that ignores z (every sample of a class one picture) pays for it.
         """
-        if not self.config.mode_seeking:
-            fake = self._fake(ops.shape(labels)[0], labels)
-            loss = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
-            return loss, {"g_loss": loss}
-        half = ops.shape(labels)[0] // 2
-        labels = ops.concatenate([labels[:half], labels[:half]], axis=0)
-        z = keras.random.normal((2 * half, self.config.latent_dim), seed=self.rng)
+        if self.config.mode_seeking:
+            half = ops.shape(labels)[0] // 2
+            labels = ops.concatenate([labels[:half], labels[:half]], axis=0)
+        z = keras.random.normal((ops.shape(labels)[0], self.config.latent_dim), seed=self.rng)
         fake = self.generator(self._g_inputs(z, labels), training=True)
-        adversarial = G_LOSSES[self.config.loss](self._discriminate(fake, labels, noise_std))
-        fake32 = ops.cast(fake, "float32")
-        ratio = ops.mean(ops.abs(fake32[:half] - fake32[half:])) / ops.mean(ops.abs(z[:half] - z[half:]))
-        seeking = self.config.mode_seeking / (ratio + 1e-5)
-        return adversarial + seeking, {"g_loss": adversarial, "mode_seeking": seeking}
+        logits, classes = self._discriminate(fake, labels, noise_std)
+        adversarial = G_LOSSES[self.config.loss](logits)
+        loss, metrics = adversarial, {"g_loss": adversarial}
+        if classes is not None:
+            weighted, metrics["g_class_loss"] = self._class_loss(classes, labels)
+            loss = loss + weighted
+        if self.config.mode_seeking:
+            fake32 = ops.cast(fake, "float32")
+            ratio = ops.mean(ops.abs(fake32[:half] - fake32[half:])) / ops.mean(ops.abs(z[:half] - z[half:]))
+            metrics["mode_seeking"] = self.config.mode_seeking / (ratio + 1e-5)
+            loss = loss + metrics["mode_seeking"]
+        return loss, metrics
 
     def update_ema(self, decay) -> None:
         """EMA of G's trainable weights; buffers (BN statistics) are copied as they are."""

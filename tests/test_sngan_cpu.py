@@ -246,3 +246,42 @@ def test_z_in_bn_switch_feeds_z_to_every_conditional_norm():
     norms = of_type(skip_z, ConditionalBatchNorm)
     assert norms and all(n.gain_kernel.shape[0] == 128 + 128 for n in norms)  # class embedding + z
     assert all(n.gain_kernel.shape[0] == 128 for n in of_type(plain, ConditionalBatchNorm))
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_ac_weight_switch_gives_d_a_class_head(weight):
+    _, d = build_models(config(extra={"ac_weight": weight}), CLASSES)
+    images = np.zeros((4, 32, 32, 3), np.float32)
+    out = d([images, np.arange(4, dtype=np.int32)])
+    if weight:
+        logits, classes = out
+        assert tuple(classes.shape) == (4, CLASSES)
+    else:
+        logits = out
+    assert tuple(logits.shape) == (4, 1)
+    _, unconditional = build_models(config(conditional=False, extra={"ac_weight": weight}), CLASSES)
+    assert len(unconditional.outputs) == 1  # no labels, no class head
+
+
+def test_ac_head_learns_classes_from_real_images_and_g_pays_when_it_reads_them_wrong():
+    """Two classes of flat colour: D's head learns them in a few steps, and G's class loss is its cross-entropy."""
+    from gan.steps.tensorflow import TensorFlowStep
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(64) % 2
+    images = np.zeros((64, 32, 32, 3), np.uint8)
+    images[labels == 0, ..., 0] = 255  # red
+    images[labels == 1, ..., 2] = 255  # blue
+    gan = GAN(config(batch_size=16, mode_seeking=0.0, extra={"ac_weight": 1.0}), 2, total_steps=40)
+    step = TensorFlowStep(gan, images, labels)
+    losses = [float(step(rng.integers(0, 64, (1, 16)), 0.0, 0.999)["d_class_loss"]) for _ in range(40)]
+    assert np.mean(losses[-5:]) < 0.5 * losses[0]
+    _, classes = gan.discriminator([images.astype(np.float32) / 127.5 - 1, labels.astype(np.int32)])
+    assert (np.argmax(classes, axis=1) == labels).mean() > 0.9
+
+    y = keras.ops.convert_to_tensor(labels[:16].astype(np.int32))
+    _, metrics = gan.g_loss(y, 0.0)
+    assert "g_class_loss" in metrics and float(metrics["g_class_loss"]) > 0
+    plain = GAN(config(mode_seeking=0.0), 2, total_steps=10)
+    assert "g_class_loss" not in plain.g_loss(y, 0.0)[1] and "d_class_loss" not in plain.d_loss(
+        keras.ops.zeros((4, 32, 32, 3)), y[:4], 0.0)[1]

@@ -2,7 +2,8 @@
 
 Contract for every builder (`build_generator(config, num_classes)`, `build_discriminator(...)`):
 - G takes `z` (B, latent_dim) float, plus `label` (B,) int32 when conditional; returns (B, S, S, 3) in [-1, 1].
-- D takes `image` (B, S, S, 3) in [-1, 1], plus `label` (B,) int32 when conditional; returns logits (B, 1).
+- D takes `image` (B, S, S, 3) in [-1, 1], plus `label` (B,) int32 when conditional; returns logits (B, 1),
+  or [logits, class logits (B, classes)] when it has an auxiliary classifier head (`extra.ac_weight`).
 - Models are functional Keras models of registered layers only, so `.keras` files load with safe_mode.
 
 To add a preset: a module here with the two builders, and an entry in gan/presets.py.

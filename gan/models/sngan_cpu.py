@@ -20,6 +20,9 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
   every layer and not only the first, where class conditioning at every layer drowned it out.
 - `g_up`: "transpose" (ConvTranspose k4 s2, DCGAN's) or "nearest" (nearest-neighbour upsampling, then a
   3x3 conv: no checkerboard artifacts, 2.25x the multiply-adds).
+- `ac_weight`: when above 0 (and conditional), D also has an auxiliary classifier head (AC-GAN, Odena et al.
+  2017) on its pooled features, trained on real images only; G is rewarded when D's head reads its samples
+  as their class (gan/model.py). The projection alone left half of the samples unreadable as their class.
 """
 
 from __future__ import annotations
@@ -107,4 +110,7 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
                             dtype="float32")(one_hot)
         projection = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, pooled])
         logits = layers.Add(dtype="float32", name="logits")([logits, projection])
+        if extra.get("ac_weight", 0.0) > 0:  # not spectrally normalized: CE needs confident logits
+            class_logits = layers.Dense(num_classes, dtype="float32", name="class_logits")(pooled)
+            return keras.Model([image, label], [logits, class_logits], name="discriminator")
     return keras.Model([image, label] if num_classes else image, logits, name="discriminator")
