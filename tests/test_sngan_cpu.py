@@ -33,6 +33,12 @@ def z_and_labels(batch: int, labels=None, seed: int = 0):
     return z if labels is None else [z, np.asarray(labels, np.int32)]
 
 
+def verdict(discriminator: keras.Model, inputs) -> np.ndarray:
+    """D's real/fake logits, without the class logits of its auxiliary head (on by default when conditional)."""
+    out = discriminator(inputs, training=False)
+    return keras.ops.convert_to_numpy(out[0] if isinstance(out, (list, tuple)) else out)
+
+
 def of_type(model: keras.Model, kind: type) -> list:
     return [layer for layer in model._flatten_layers() if isinstance(layer, kind)]
 
@@ -51,7 +57,8 @@ def test_shapes_and_ranges(conditional):
     images = keras.ops.convert_to_numpy(generator(inputs, training=False))
     assert images.shape == (8, 32, 32, 3) and np.abs(images).max() <= 1.0
     d_inputs = [images, inputs[1]] if conditional else images
-    assert keras.ops.convert_to_numpy(discriminator(d_inputs, training=False)).shape == (8, 1)
+    assert verdict(discriminator, d_inputs).shape == (8, 1)
+    assert len(discriminator.outputs) == (2 if conditional else 1)  # the class head needs labels
 
 
 def test_generator_widths_halve_from_the_top():
@@ -66,7 +73,9 @@ def test_generator_widths_halve_from_the_top():
 def test_spectral_norm_switch_wraps_every_weighted_layer_of_d(spectral_norm):
     _, discriminator = build_models(config(extra={"spectral_norm": spectral_norm}), CLASSES)
     wrapped = of_type(discriminator, keras.layers.SpectralNormalization)
-    bare = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
+    bare = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)
+            and layer.name != "class_logits"]  # the auxiliary class head is left free: its CE wants confident logits
+    assert discriminator.get_layer("class_logits").units == CLASSES
     if spectral_norm:
         assert len(wrapped) == 7 and not bare  # from_rgb, 3 downs, head conv, linear, projection
     else:
@@ -103,8 +112,7 @@ def test_d_pool_switch_keeps_or_drops_where_features_are(pool):
         image = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
         swapped = np.concatenate([image[:, :, 16:], image[:, :, :16]], axis=2)
         labels = np.zeros(1, np.int32)
-        a = keras.ops.convert_to_numpy(discriminator([image, labels], training=False))
-        b = keras.ops.convert_to_numpy(discriminator([swapped, labels], training=False))
+        a, b = verdict(discriminator, [image, labels]), verdict(discriminator, [swapped, labels])
         assert abs(float(a[0, 0] - b[0, 0])) > 1e-3
 
 
@@ -119,9 +127,9 @@ def test_conditional_bn_switch():
 def test_projection_d_depends_on_the_label():
     _, discriminator = build_models(config(), CLASSES)
     images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
-    a = discriminator([images, np.zeros(4, np.int32)], training=False)
-    b = discriminator([images, np.full(4, 3, np.int32)], training=False)
-    assert not np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    a = verdict(discriminator, [images, np.zeros(4, np.int32)])
+    b = verdict(discriminator, [images, np.full(4, 3, np.int32)])
+    assert not np.allclose(a, b)
 
 
 def test_minibatch_stddev_channel_is_the_group_spread():
@@ -146,9 +154,9 @@ def test_minibatch_stddev_switch_makes_d_see_the_rest_of_the_batch(group):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
     labels = np.zeros(8, np.int32)
-    varied = keras.ops.convert_to_numpy(discriminator([images, labels], training=False))[0]
+    varied = verdict(discriminator, [images, labels])[0]
     collapsed = np.repeat(images[:1], 8, axis=0)  # sample 0 unchanged, its batch-mates now copies of it
-    alone = keras.ops.convert_to_numpy(discriminator([collapsed, labels], training=False))[0]
+    alone = verdict(discriminator, [collapsed, labels])[0]
     assert (not np.allclose(varied, alone)) == bool(group)
 
 
@@ -282,6 +290,6 @@ def test_ac_head_learns_classes_from_real_images_and_g_pays_when_it_reads_them_w
     y = keras.ops.convert_to_tensor(labels[:16].astype(np.int32))
     _, metrics = gan.g_loss(y, 0.0)
     assert "g_class_loss" in metrics and float(metrics["g_class_loss"]) > 0
-    plain = GAN(config(mode_seeking=0.0), 2, total_steps=10)
+    plain = GAN(config(mode_seeking=0.0, extra={"ac_weight": 0.0}), 2, total_steps=10)
     assert "g_class_loss" not in plain.g_loss(y, 0.0)[1] and "d_class_loss" not in plain.d_loss(
         keras.ops.zeros((4, 32, 32, 3)), y[:4], 0.0)[1]
