@@ -48,7 +48,8 @@ _STRONG_DEFAULTS = dict(
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("sngan-cpu", "The default: a conditional SN-DCGAN sized for CPUs (hinge, spectral norm, projection D "
-           "with an auxiliary classifier, minibatch stddev, mode seeking, linear decay, EMA generator); the best images per CPU hour.",
+           "with an auxiliary classifier, minibatch stddev, mode seeking, linear decay, EMA generator); "
+           "the best images per CPU hour.",
            "sngan_cpu", SNGAN_CPU_DEFAULTS),
     Preset("seed", "The seed projects' Keras DCGAN, exactly (about 50 images/s on a 2-core CPU).",
            "dcgan", dict(_DCGAN_DEFAULTS, extra=dict(width=512))),
