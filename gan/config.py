@@ -111,6 +111,9 @@ class TrainConfig:
         check(isinstance(group, int) and group >= 0, f"mbstd_group must be a whole number >= 0, got {group!r}")
         check(not group or self.batch_size is None or self.batch_size % group == 0 or self.batch_size < group,
               f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")
+        ac = self.extra.get("ac_weight", 0.0)
+        check(isinstance(ac, int | float) and not isinstance(ac, bool) and 0 <= ac <= 100,
+              f"ac_weight must be a number in [0, 100], got {ac!r}")
         if self.augment:
             unknown = [op for op in self.augment.split(",") if op not in AUGMENT_OPS]
             check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")

@@ -152,7 +152,8 @@ class GAN:
 
         With `mode_seeking` = lambda (MSGAN, Mao et al. 2019), the batch is two halves drawn for the
         same labels and lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2|) is added: a conditional G
-        that ignores z (every sample of a class one picture) pays for it.
+        that ignores z (every sample of a class one picture) pays for it. With D's auxiliary classifier
+        head (`extra.ac_weight`), G also pays that weight times the head's cross-entropy on its samples.
         """
         if self.config.mode_seeking:
             half = ops.shape(labels)[0] // 2

@@ -271,6 +271,12 @@ def test_ac_weight_switch_gives_d_a_class_head(weight):
     assert len(unconditional.outputs) == 1  # no labels, no class head
 
 
+@pytest.mark.parametrize("bad", [-1.0, 101, "1", True, None])
+def test_a_bad_ac_weight_is_refused(bad):
+    with pytest.raises(ConfigError, match="ac_weight must be a number"):
+        config(extra={"ac_weight": bad})
+
+
 def test_ac_head_learns_classes_from_real_images_and_g_pays_when_it_reads_them_wrong():
     """Two classes of flat colour: D's head learns them in a few steps, and G's class loss is its cross-entropy."""
     from gan.steps.tensorflow import TensorFlowStep
