@@ -408,9 +408,10 @@ def grids(name: str) -> None:
 
 
 EXPECT = ("What to expect: the first epochs show coloured blobs, which is normal. Outlines and each class's colours "
-          "come within a few epochs. On CIFAR-10 the default sngan-cpu preset keeps improving for about 55 epochs "
-          "(40 minutes on a 2-core CPU) and reaches the shipped model's quality in about an hour: vehicles you can "
-          "often recognise, animals still vague (its model card says how it was measured).")
+          "come within a few epochs, recognisable cars, ships and airplanes within about 25. On CIFAR-10 the default "
+          "sngan-cpu preset keeps improving for about 70 epochs (an hour on a 2-core CPU) and reaches the shipped "
+          "model's quality then: vehicles clear, horses and deer often, other animals still vague (its model card "
+          "says how it was measured).")
 
 
 def _pin_epoch(key: str, pinned: str, newest: int) -> None:
