@@ -71,7 +71,7 @@ class GAN:
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = keras.random.SeedGenerator(config.seed)
-        self.ac_weight = float(config.extra.get("ac_weight", 0.0)) if self.num_classes else 0.0
+        self.ac_weight = float(config.extra.get("ac_weight", 0.0))  # used only when D built its class head
 
     @property
     def sampler(self) -> keras.Model:
@@ -123,8 +123,8 @@ class GAN:
 
     def _class_loss(self, class_logits, labels):
         """AC-GAN's term: cross-entropy of D's class head against the labels the images were drawn for."""
-        losses = keras.losses.sparse_categorical_crossentropy(labels, class_logits, from_logits=True)
-        return self.ac_weight * ops.mean(losses), ops.mean(losses)
+        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))
+        return self.ac_weight * loss, loss
 
     def d_loss(self, real, labels, noise_std):
         """Discriminator loss on one batch of real images in [-1, 1]; returns (loss, metrics)."""
@@ -133,11 +133,7 @@ class GAN:
         fake_logits, _ = self._discriminate(fake, labels, noise_std)
         loss_real, loss_fake = D_LOSSES[self.config.loss](real_logits, fake_logits, self.config.label_smoothing)
         loss = loss_real + loss_fake
-        metrics = {}
-        if real_classes is not None:  # the head learns classes from real images only
-            weighted, metrics["d_class_loss"] = self._class_loss(real_classes, labels)
-            loss = loss + weighted
-        metrics |= {
+        metrics = {
             "d_loss_real": loss_real,
             "d_loss_fake": loss_fake,
             "d_real_mean": ops.mean(ops.sigmoid(real_logits)),
@@ -145,6 +141,9 @@ class GAN:
             "real_acc": ops.mean(ops.cast(real_logits > 0, "float32")),
             "fake_acc": ops.mean(ops.cast(fake_logits < 0, "float32")),
         }
+        if real_classes is not None:  # the head learns classes from real images only
+            weighted, metrics["d_class_loss"] = self._class_loss(real_classes, labels)
+            loss = loss + weighted
         return loss, metrics
 
     def g_loss(self, labels, noise_std):
