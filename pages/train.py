@@ -410,7 +410,7 @@ def grids(name: str) -> None:
 EXPECT = ("What to expect: the first epochs show coloured blobs, which is normal. Outlines and each class's colours "
           "come within a few epochs, recognisable cars, ships and airplanes within about 25. On CIFAR-10 the default "
           "sngan-cpu preset keeps improving for about 70 epochs (an hour on a 2-core CPU) and reaches the shipped "
-          "model's quality then: vehicles clear, horses and deer often, other animals still vague (its model card "
+          "model's quality then: vehicles clear, horses often, other animals still vague (its model card "
           "says how it was measured).")
 
 
