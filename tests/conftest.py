@@ -6,8 +6,11 @@ no test module imports another.
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,6 +18,22 @@ import numpy as np
 import pytest
 from helpers import make_tiny_run
 from PIL import Image
+
+# ============================================================================
+# Streamlit's AppTest scans the metadata of every installed package for
+# components each time one is made (~0.3 s of CPU; the suite makes ~60).
+# Nothing is installed during a session: scan once.
+# ============================================================================
+
+@pytest.fixture(autouse=True, scope="session")
+def scan_streamlit_components_once():
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests",
+                      functools.cache(manifest_scanner.scan_component_manifests))
+        yield
+
 
 # ============================================================================
 # gan.data fixtures: tiny synthetic datasets, 3 classes x 8 images of 32x32.
@@ -96,11 +115,30 @@ def image_npz(tmp_path: Path) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: over ~10 s, or starts real training processes (still run by default)")
+    share_jax_compilations(config)
 
 
 # ============================================================================
 # (end of the slow marker)
 # ============================================================================
+
+
+# ============================================================================
+# One JAX compilation cache per session. A JAX training process spends over
+# half its time compiling (some 90 small programs for the tiny preset), and the
+# suite starts about ten of them with the same shapes. The cache is keyed by the
+# compiled program, so it changes no result.
+# ============================================================================
+
+def share_jax_compilations(config: pytest.Config) -> None:
+    """Set on the controller before xdist starts its workers, so they and their subprocesses inherit
+    it; removed when the session ends. A cache the user chose is left alone."""
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:  # a worker (inherited), or the user's own
+        return
+    cache = tempfile.mkdtemp(prefix="gan-tests-jax-cache-")
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 # ============================================================================

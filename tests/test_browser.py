@@ -64,6 +64,15 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A fresh tab, closed after the test: a tab left on the Train page keeps its live view redrawing on the
+    server (every 2 s) for as long as it stays open."""
+    tab = browser.new_page(viewport={"width": 1360, "height": 1500})
+    yield tab
+    tab.close()
+
+
 def screenshot_dir(tmp_path: Path) -> Path:
     if os.environ.get("GAN_SCREENSHOTS") == "1":
         target = REPO / "docs" / "screenshots"
@@ -72,10 +81,9 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_every_page_in_a_real_browser(server, browser, tmp_path):
+def test_every_page_in_a_real_browser(server, page, tmp_path):
     url, process, started = server
     shots = screenshot_dir(tmp_path)
-    page = browser.new_page(viewport={"width": 1360, "height": 1500})
     page.goto(url)
     page.get_by_role("heading", name="GAN Studio").wait_for(timeout=60_000)
     page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
@@ -106,9 +114,8 @@ def test_every_page_in_a_real_browser(server, browser, tmp_path):
     assert all((shots / f"{name}.png").stat().st_size > 10_000 for name in PAGES)
 
 
-def test_new_samples_button_in_the_browser(server, browser):
+def test_new_samples_button_in_the_browser(server, page):
     url, _, _ = server
-    page = browser.new_page()
     page.goto(url)
     page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
     before = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
@@ -120,12 +127,11 @@ def test_new_samples_button_in_the_browser(server, browser):
     assert_no_errors(page, "home after New samples")
 
 
-def test_a_bad_upload_is_refused_with_one_line(server, browser, tmp_path):
+def test_a_bad_upload_is_refused_with_one_line(server, page, tmp_path):
     """The real upload path (in memory, then checked) with a file that only pretends to be a zip."""
     url, _, _ = server
     fake = tmp_path / "images.zip"
     fake.write_bytes(b"this is not a zip archive")
-    page = browser.new_page(viewport={"width": 1360, "height": 1500})
     page.goto(f"{url}/train")
     page.get_by_text("Start a new run").click()
     page.get_by_text("Upload a .zip").click()
@@ -188,9 +194,8 @@ def choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_a_newcomers_tour_offline(offline_server, browser, tmp_path):
+def test_a_newcomers_tour_offline(offline_server, page, tmp_path):
     url, process, started, data = offline_server
-    page = browser.new_page(viewport={"width": 1360, "height": 1500})
     page.set_default_timeout(120_000)
     main = page.get_by_test_id("stMainBlockContainer")  # not the header's own Stop button
     page.goto(f"{url}/train")  # a bookmark, before anyone opened the app: still the app's page and navigation
@@ -226,11 +231,13 @@ def test_a_newcomers_tour_offline(offline_server, browser, tmp_path):
     page.get_by_text("Fixed-noise samples").wait_for()  # the grids appear by themselves, newest first
     page.get_by_text(re.compile(r"^epoch ([2-9]|\d\d+)$")).first.wait_for()  # the caption under the grid
     assert_no_errors(page, "train, live")
-    main.get_by_role("button", name="Stop").click()
+    # While the page reruns, Streamlit keeps the last render's buttons beside the new ones until the script
+    # ends: the same key, so either one acts, but only an enabled one takes the click.
+    main.get_by_role("button", name="Stop", disabled=False).first.click()
     page.get_by_text("stopped", exact=True).first.wait_for()
-    main.get_by_role("button", name="Resume").click()
+    main.get_by_role("button", name="Resume", disabled=False).first.click()
     page.get_by_text("running", exact=True).first.wait_for()
-    main.get_by_role("button", name="Stop").click()
+    main.get_by_role("button", name="Stop", disabled=False).first.click()
     page.get_by_text("stopped", exact=True).first.wait_for()
     assert_no_errors(page, "train, stopped")
 

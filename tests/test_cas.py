@@ -16,7 +16,7 @@ def colour_images(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Each class a colour under heavy noise: learnable, but only from varied examples."""
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(CLASSES), per_class).astype(np.int32)
-    images = COLOURS[labels][:, None, None, :] + rng.normal(0, 40, (len(labels), 32, 32, 3))
+    images = COLOURS[labels][:, None, None, :] + rng.normal(0, 40, (len(labels), 16, 16, 3))
     return np.clip(images, 0, 255).astype(np.uint8), labels
 
 
@@ -39,7 +39,7 @@ def test_a_generator_of_real_images_scores_near_the_real_ceiling(data):
 def test_a_generator_of_noise_scores_near_chance(data):
     real, real_labels, test = data
     rng = np.random.default_rng(3)
-    noise = rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
+    noise = rng.integers(0, 256, (300, 16, 16, 3), dtype=np.uint8)
     scores = classification_accuracy_score(noise, np.repeat(np.arange(CLASSES), 100).astype(np.int32), real,
                                            real_labels, test, CLASSES, **FAST)
     assert scores["cas"] < 0.5 < scores["ceiling"]

@@ -73,6 +73,9 @@ report = dict(
 print("REPORT " + json.dumps(report), flush=True)
 """
 
+# XLA compiles faster unoptimised; every JAX comparison here runs both sides with it.
+CHEAP_XLA = "--xla_backend_optimization_level=0"
+
 # Two devices in one process: TensorFlow splits the CPU into 2 logical devices (XLA_FLAGS does it for JAX).
 PROBE = r"""
 import json, os
@@ -123,7 +126,7 @@ def test_jax_data_parallel_step_equals_single_device_step():
     step must reproduce the 1-device step exactly up to float reduction order: random draws
     (sharding-invariant threefry), BatchNorm statistics over the global batch, the gradient mean.
     """
-    report = run_probe("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2", PROBE_JIT="1")
+    report = run_probe("jax", XLA_FLAGS=f"--xla_force_host_platform_device_count=2 {CHEAP_XLA}", PROBE_JIT="1")
     check_same_update(report)
 
 
@@ -183,7 +186,7 @@ def process_env(backend: str, index: int, count: int, port: int, ports: list[int
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     if backend == "jax":
-        env.update(JAX_PLATFORMS="cpu", KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
+        env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=CHEAP_XLA, KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
                    KERAS_DISTRIBUTION_NUM_PROCESSES=str(count), KERAS_DISTRIBUTION_PROCESS_ID=str(index))
     else:
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
@@ -261,8 +264,8 @@ def test_two_jax_processes_train_as_one_write_once_and_stop_together(tmp_path):
 
     run, data, steps = stop_one_process("jax", tmp_path)
     alone = Run(tmp_path / "alone")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": CHEAP_XLA}  # one CPU device, as in each of the two
     result = subprocess.run([sys.executable, "-m", "gan", "train", "--data", str(data), "--preset", "tiny",
                              "--batch-size", "8", "--steps", str(steps), "--log-every", "1", "--run-dir",
                              str(alone.path), "--quiet"], env=env, cwd=REPO, capture_output=True, text=True,

@@ -234,12 +234,13 @@ def _ipr(metric: Metric, x: Inputs) -> list[Result]:
           doc="Classification Accuracy Score: a small classifier trained only on 10,000 samples, tested on real "
               "images the generator never saw; floor: the same trained on real images")
 def _cas(metric: Metric, x: Inputs) -> list[Result]:
-    from gan.metrics.cas import classification_accuracy_score
+    from gan.metrics import cas
 
     result = _trained_result(x)
     with _epoch_bar(metric.name, fits=2) as bar:
-        scores = classification_accuracy_score(x.generated, x.labels, x.real, x.real_labels, x.test,
-                                               _num_classes(x), seed=x.seed, on_epoch=bar.update)
+        scores = cas.classification_accuracy_score(x.generated, x.labels, x.real, x.real_labels, x.test,
+                                                   _num_classes(x), epochs=cas.EPOCHS, seed=x.seed,
+                                                   on_epoch=bar.update)
     return [result(metric.name, scores["cas"], scores["ceiling"]),
             result(f"{metric.name}_chance", scores["chance"], np.nan)]
 
@@ -248,12 +249,12 @@ def _cas(metric: Metric, x: Inputs) -> list[Result]:
           doc="augmentation gain: real-test accuracy of a small classifier trained on 10% of the real images "
               "plus 5,000 samples, minus without them (3 seeds, with std)")
 def _aug_gain(metric: Metric, x: Inputs) -> list[Result]:
-    from gan.metrics.cas import AUG_SEEDS, augmentation_gain
+    from gan.metrics import cas
 
     result = _trained_result(x)
-    with _epoch_bar(metric.name, fits=2 * len(AUG_SEEDS)) as bar:
-        scores = augmentation_gain(x.generated, x.labels, x.real, x.real_labels, x.test, _num_classes(x),
-                                   on_epoch=bar.update)
+    with _epoch_bar(metric.name, fits=2 * len(cas.AUG_SEEDS)) as bar:
+        scores = cas.augmentation_gain(x.generated, x.labels, x.real, x.real_labels, x.test, _num_classes(x),
+                                       seeds=cas.AUG_SEEDS, epochs=cas.EPOCHS, on_epoch=bar.update)
     return [result(metric.name, scores["gain"], np.nan), result(f"{metric.name}_std", scores["std"], np.nan),
             result(f"{metric.name}_without", scores["without"], np.nan),
             result(f"{metric.name}_with", scores["with"], np.nan)]
