@@ -118,6 +118,20 @@ def pytest_configure(config: pytest.Config) -> None:
     share_jax_compilations(config)
 
 
+# The longest test files, longest first. With `-n 2 --dist loadfile --no-loadscope-reorder` (pyproject)
+# xdist hands out whole files in collection order; starting with the long ones lets the many short
+# files fill in behind them, so both workers finish together (longest-processing-time first).
+LONGEST_FILES = ("test_distribute.py", "test_browser.py", "test_reliability.py", "test_app.py", "test_app_demo.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the other files, and the tests inside each file, keep their order
+
+
 # ============================================================================
 # (end of the slow marker)
 # ============================================================================

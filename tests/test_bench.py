@@ -5,15 +5,20 @@ from __future__ import annotations
 import keras
 import pytest
 
-from gan.bench import REFERENCE, bench_lines
+from gan.bench import REFERENCE
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the reference step is TensorFlow code")
-def test_rows_cover_both_jit_settings_and_the_reference():
+def test_rows_cover_both_jit_settings_and_the_reference(capsys):
+    """Through the command line, as a user runs it: `python -m gan bench --preset tiny ...`."""
+    from gan.cli import main
+
     assert REFERENCE.is_file()
-    lines = list(bench_lines(["tiny"], steps=1, batch_size=16, mixed_precision=False))
-    assert lines[0].startswith("backend tensorflow on ")
+    assert main(["bench", "--preset", "tiny", "--steps", "1", "--batch-size", "16"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("backend tensorflow on ") and "train images/s" in lines[1]
+    assert "| tiny | no | 16 |" in "\n".join(lines) and "| tiny | yes | 16 |" in "\n".join(lines)
     rows = [line.split("|")[1:-1] for line in lines[3:]]
     assert rows[0][0].strip().startswith("seeds' reference") and float(rows[0][5].replace(",", "")) > 0
     tiny = [row for row in rows if row[1].strip() == "tiny"]

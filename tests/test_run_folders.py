@@ -150,10 +150,17 @@ def test_out_of_range_seeds_are_one_line(tmp_path, data, capsys, seed):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", "\"running\"", "42", "{\"state\": 7}", "{not json", ""])
-def test_a_corrupt_status_file_reads_as_no_status(tmp_path, data, capsys, content):
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def two_steps(tmp_path_factory, data) -> Path:
+    """A finished 2-step run, trained once; tests copy it."""
+    run_dir = tmp_path_factory.mktemp("two_steps") / "run"
     assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    return run_dir
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "\"running\"", "42", "{\"state\": 7}", "{not json", ""])
+def test_a_corrupt_status_file_reads_as_no_status(tmp_path, two_steps, capsys, content):
+    run_dir = shutil.copytree(two_steps, tmp_path / "run")
     Run(run_dir).status_path.write_text(content)
     assert Run(run_dir).status().state == "stopped"
     capsys.readouterr()
