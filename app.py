@@ -82,6 +82,7 @@ def pages() -> list:
 
 
 st.set_page_config(page_title="GAN Studio", page_icon=messages.page_icon(), layout="wide")
+models.keep_keras_between_reruns()
 page = st.navigation(pages())
 navigation.mark_in_app()
 navigation.show_wanted_page()

@@ -88,6 +88,25 @@ def test_every_page_renders_with_a_trained_run(run_env):
         assert not at.exception, [e.value for e in at.exception]
 
 
+def test_a_rerun_with_a_model_loaded_forces_no_full_garbage_collection(run_env, monkeypatch):
+    """Streamlit's own clean-up after each run would clear Keras's session with gc.collect() (~0.25 s)."""
+    import gc
+
+    import keras
+
+    at = app()
+    assert_clean(at)
+    assert at.get("image"), "the Home page has loaded the run's generator"
+    collections = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args) or 0)
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(kwargs))
+    at.button[0].click().run()  # New samples: a rerun that samples from the cached model
+    assert_clean(at)
+    assert at.session_state["home_seed"] == 1
+    assert not collections and not cleared
+
+
 def test_home_new_samples_changes_seed(run_env):
     at = app()
     at.button[0].click().run()
