@@ -43,13 +43,15 @@ def test_forward_matches_keras_and_the_gradient_sees_sigma(make, shape):
 
 
 def test_training_calls_leave_the_raw_kernel_alone():
-    """Keras' wrapper overwrites the kernel with W / sigma on every training call; ours only advances u."""
+    """Keras' wrapper overwrites the kernel with W / sigma on every training call; ours only advances u,
+    one power-iteration step per call (20 calls: within 0.5% of sigma for 40 seeds, 3 calls: up to 45% off)."""
+    keras.utils.set_random_seed(0)
     x = np.ones((2, 5), "float32")
     layer = SpectralNorm(layers.Dense(4))
     layer(x)
     layer.layer.kernel.assign(layer.layer.kernel * 10.0)
     before = layer.layer.kernel.numpy()
-    for _ in range(3):
+    for _ in range(20):
         layer(x, training=True)
     np.testing.assert_array_equal(layer.layer.kernel.numpy(), before)
     kernel = keras.ops.convert_to_numpy(layer.normalized_weights()[1])
