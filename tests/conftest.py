@@ -118,10 +118,22 @@ def pytest_configure(config: pytest.Config) -> None:
     share_jax_compilations(config)
 
 
-# The longest test files, longest first. With `-n 2 --dist loadfile --no-loadscope-reorder` (pyproject)
-# xdist hands out whole files in collection order; starting with the long ones lets the many short
-# files fill in behind them, so both workers finish together (longest-processing-time first).
-LONGEST_FILES = ("test_distribute.py", "test_browser.py", "test_reliability.py", "test_app.py", "test_app_demo.py")
+# ============================================================================
+# (end of the slow marker)
+# ============================================================================
+
+
+# ============================================================================
+# The order files run in: the longest first (longest-processing-time first).
+# ============================================================================
+
+# Ranked by seconds per file from `python -m pytest --durations=0`; re-rank when they drift.
+# With `-n 2 --dist loadfile --no-loadscope-reorder` (pyproject) xdist hands out whole files in
+# collection order; starting with the long ones lets the many short files fill in behind them, so
+# both workers finish together. By default xdist would start with the files that hold the most
+# tests, and leave the long few-test files for the end.
+LONGEST_FILES = ("test_browser.py", "test_distribute.py", "test_reliability.py", "test_train.py", "test_cas.py",
+                 "test_sngan_cpu.py", "test_metrics.py", "test_strong.py", "test_run_folders.py", "test_app.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -130,11 +142,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
 
     items.sort(key=rank)  # stable: the other files, and the tests inside each file, keep their order
-
-
-# ============================================================================
-# (end of the slow marker)
-# ============================================================================
 
 
 # ============================================================================

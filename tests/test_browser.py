@@ -26,6 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing (pip install playwright)")
+pytestmark = pytest.mark.slow  # real servers, and a real trainer in the tour
 
 PAGES = {  # screenshot name -> (url path, heading that proves the page rendered)
     "home": ("", "GAN Studio"),

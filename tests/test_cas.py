@@ -45,6 +45,7 @@ def test_a_generator_of_noise_scores_near_chance(data):
     assert scores["cas"] < 0.5 < scores["ceiling"]
 
 
+@pytest.mark.slow
 def test_augmentation_gain_is_the_difference_with_its_spread(data):
     real, real_labels, test = data
     mislabelled, labels = colour_images(100, seed=4)

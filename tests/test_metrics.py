@@ -386,6 +386,7 @@ def test_intra_class_metrics_are_skipped_for_an_unconditional_generator(workspac
     assert "fd_cifar2k" in metrics and not any(m.startswith("ifd") for m in metrics)
 
 
+@pytest.mark.slow
 def test_cas_and_augmentation_gain_use_the_runs_held_out_images(workspace, capsys, monkeypatch):
     from gan.cli import main
     from gan.metrics import cas

@@ -91,6 +91,7 @@ def test_existing_run_needs_resume(tmp_path, tiny_npz, capsys):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="signals as on Linux")
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_stops(tmp_path, tiny_npz):
     run = Run(tmp_path / "r")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -116,6 +117,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_npz):
     assert read_meta(run.checkpoint_path)["step"] == status.step >= 3
 
 
+@pytest.mark.slow
 def test_jax_backend_trains(tmp_path, tiny_npz):
     """The default preset (sngan-cpu: spectral norm, conditional BN, mode seeking, EMA) trains on JAX, and
     what it saves loads under TensorFlow."""
