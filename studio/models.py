@@ -98,18 +98,23 @@ def keep_keras_between_reruns() -> None:
     """Streamlit clears Keras's session after every script run, for apps that build a model in the script,
     and that clean-up forces a full garbage collection: about 0.25 s of CPU per rerun once a model is
     loaded, on every slider move and every 2 s on the Train page's live view, while a trainer wants the
-    same cores. Our models live in `st.cache_resource` and no page builds layers, so the app keeps only
-    the rest of that clean-up (closing matplotlib figures). Safe to call on every run.
+    same cores. Our models live in `st.cache_resource` and no page builds layers, so the app replaces that
+    clean-up with `_after_each_run`. Safe to call on every run.
     """
     from streamlit.runtime.scriptrunner import script_runner
 
     if hasattr(script_runner, "_clean_problem_modules"):
-        script_runner._clean_problem_modules = _close_figures
+        script_runner._clean_problem_modules = _after_each_run
 
 
-def _close_figures() -> None:
+def _after_each_run() -> None:
+    """Collect the young garbage a run left (well under a millisecond; the server's peak memory on the
+    browser tour: 906 MB, against 884 MB with Streamlit's full collection and 943 MB with none), and close
+    matplotlib figures as Streamlit does."""
+    import gc
     import sys
 
+    gc.collect(1)
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")
