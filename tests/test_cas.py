@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gan.metrics.cas import TestSet, augmentation_gain, classification_accuracy_score
+from gan.metrics import cas
+from gan.metrics.cas import augmentation_gain, classification_accuracy_score
 
 CLASSES = 3
 COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
@@ -23,7 +24,7 @@ def colour_images(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def data():
     real, real_labels = colour_images(100, seed=0)
-    test = TestSet(*colour_images(40, seed=1), name="test")
+    test = cas.TestSet(*colour_images(40, seed=1), name="test")  # not imported bare: pytest would try to collect it
     return real, real_labels, test
 
 
