@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.config import TrainConfig
+from gan.errors import first_line
 from gan.files import atomic_write, atomic_write_bytes, atomic_write_json, read_json
 from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run, RunError
 
@@ -105,9 +106,8 @@ class Trainer:
             except Exception as e:  # a bug, an out-of-memory: let it surface, but record why the run ended
                 # Only once the status is ours (our pid): a refused resume must not mark someone's run failed.
                 if self.run.status().pid == os.getpid():
-                    first = (str(e).strip().splitlines() or [""])[0][:200]
                     with contextlib.suppress(OSError):
-                        self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first}", pid=None)
+                        self.run.write_status(state=FAILED, error=f"{type(e).__name__}: {first_line(e)}", pid=None)
                 raise
 
     def _train(self, data, resume: bool, processes, writer: bool) -> tuple[str, int]:
