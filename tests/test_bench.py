@@ -16,9 +16,10 @@ def test_rows_cover_both_jit_settings_and_the_reference(capsys):
 
     assert REFERENCE.is_file()
     assert main(["bench", "--preset", "tiny", "--steps", "1", "--batch-size", "16"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
     assert lines[0].startswith("backend tensorflow on ") and "train images/s" in lines[1]
-    assert "| tiny | no | 16 |" in "\n".join(lines) and "| tiny | yes | 16 |" in "\n".join(lines)
+    assert "| tiny | no | 16 |" in out and "| tiny | yes | 16 |" in out
     rows = [line.split("|")[1:-1] for line in lines[3:]]
     assert rows[0][0].strip().startswith("seeds' reference") and float(rows[0][5].replace(",", "")) > 0
     tiny = [row for row in rows if row[1].strip() == "tiny"]

@@ -92,7 +92,6 @@ def test_help_and_module_entry_point():
     assert "--run-dir" in result.stderr
 
 
-@pytest.mark.slow
 def test_every_train_option_says_what_it_does():
     from gan.cli import build_parser
 
