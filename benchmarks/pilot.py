@@ -42,6 +42,14 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "d256-ttur-sn": ("sngan-cpu", {"mode_seeking": 0.0, "g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9,
                                    "extra": {"d_channels": 256}}),
     "d128-ttur-sn": ("sngan-cpu", {"mode_seeking": 0.0, "g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
+    # Round 4 (issue 22): capacity against images seen, a wider D than G, and DiffAugment with the corrected norm.
+    "r4-base": ("sngan-cpu", {}),  # the preset as shipped in round 3 (G 128, D 128, AC head)
+    "r4-w192": ("sngan-cpu", {"extra": {"g_channels": 192, "d_channels": 192}}),
+    "r4-w256": ("sngan-cpu", {"extra": {"g_channels": 256, "d_channels": 256}}),
+    "r4-d256": ("sngan-cpu", {"extra": {"d_channels": 256}}),
+    "r4-daug": ("sngan-cpu", {"augment": "color,translation"}),
+    "r4-nearest": ("sngan-cpu", {"extra": {"g_up": "nearest"}}),
+    "r4-dsteps2": ("sngan-cpu", {"d_steps": 2}),
 }
 # Runs of earlier recipes, kept in the table (their D differs: see benchmarks/PILOT.md).
 EARLIER = {
@@ -131,6 +139,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="candidates to run (default: all)")
     parser.add_argument("--score", action="store_true", help="score the finished runs in --out; print the table")
+    parser.add_argument("--speed", nargs="*", default=[], metavar="NAME=IMGS_PER_S",
+                        help="speeds measured beforehand on the idle machine (for pilots run side by side)")
     args = parser.parse_args()
 
     from gan.backend import import_keras_quietly
@@ -146,8 +156,8 @@ def main() -> int:
     names = [name for name in args.only or CANDIDATES if not (out / name).exists()]
     # Every speed is measured first, back to back on an idle machine: a measurement taken while
     # something else runs would plan too few steps, and a slower run only stretches wall time.
-    speeds = {}
-    for name in names:
+    speeds = {name: float(value) for name, value in (item.split("=") for item in args.speed)}
+    for name in [name for name in names if name not in speeds]:
         config = candidate_config(name, args.data, args.seed)
         speeds[name] = bench_config(config, steps=max(10, 3000 // config.batch_size))["imgs_per_s"]
         print(f"{name}: {speeds[name]:.0f} img/s", flush=True)
