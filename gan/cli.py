@@ -14,13 +14,15 @@ import sys
 from pathlib import Path
 
 from gan.cli_metrics import add_evaluate, add_train_classifier
-from gan.config import LIVE_METRICS, TrainConfig
+from gan.config import Spec, TrainConfig, spec_of
 from gan.errors import CliError, first_line
 from gan.files import same_path
 from gan.presets import DEFAULT_PRESET
+from gan.sampling import MAX_TRUNCATION
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1
 MAX_SAMPLES = 100_000  # images one `sample` call makes (about 300 MB at 32x32)
+MAX_BENCH_STEPS = 10_000  # timed steps of `bench`: minutes on a GPU, already hours on a CPU
 CONFINE_ENV = "GAN_CONFINE_DATA"  # "1": train reads data only inside GAN_DATA_ROOTS (the app sets both)
 
 
@@ -29,14 +31,17 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+def _setting(name: str):
+    """The argparse type of TrainConfig's `name`: parsed and bounded by the field's one Spec (gan.config).
+
+    So a bad number is one `error:` line and exit 2 before anything loads, not a failure minutes later.
+    """
+    return spec_of(name).parse
+
+
+def _number(kind: type, low: float, high: float, low_open: bool = False):
+    """The argparse type of a command's own number (not a training setting), bounded like the settings are."""
+    return Spec(kind, low, high, low_open=low_open).parse
 
 
 def _preset_help() -> str:
@@ -57,39 +62,39 @@ def _add_train(sub) -> None:
                    "flags given beside it override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_int, help="passes over the data (default 50)")
-    length.add_argument("--steps", type=_positive_int, help="stop after this many steps in total")
+    length.add_argument("--epochs", type=_setting("epochs"), help="passes over the data (default 50)")
+    length.add_argument("--steps", type=_setting("steps"), help="stop after this many steps in total")
     cond = p.add_mutually_exclusive_group()
     cond.add_argument("--conditional", dest="conditional", action="store_true", default=None,
                       help="class-conditional G and D")
     cond.add_argument("--unconditional", dest="conditional", action="store_false",
                       help="one model for all images, labels ignored (default: the preset's choice)")
-    p.add_argument("--batch-size", type=_positive_int, help="images per step (preset default: 64 for sngan-cpu)")
-    p.add_argument("--latent-dim", type=_positive_int, help="size of the noise vector z (preset default)")
-    p.add_argument("--g-lr", type=float, help="generator learning rate (preset default)")
-    p.add_argument("--d-lr", type=float, help="discriminator learning rate (preset default)")
-    p.add_argument("--beta1", type=float, help="Adam's beta1 (preset default)")
-    p.add_argument("--beta2", type=float, help="Adam's beta2 (preset default)")
-    p.add_argument("--loss", choices=["bce", "hinge"], help="bce (non-saturating) or hinge (preset default)")
-    p.add_argument("--d-steps", type=_positive_int, help="D updates per G update (preset default: 1)")
-    p.add_argument("--label-smoothing", type=float, help="one-sided: real targets become 1 - s (default 0)")
-    p.add_argument("--instance-noise", type=float, help="initial std of noise on D inputs, decays to 0 (default 0)")
-    p.add_argument("--dropout", type=float, help="discriminator dropout rate (preset default; DCGAN presets 0.3)")
+    p.add_argument("--batch-size", type=_setting("batch_size"), help="images per step (preset default: 64 for sngan-cpu)")
+    p.add_argument("--latent-dim", type=_setting("latent_dim"), help="size of the noise vector z (preset default)")
+    p.add_argument("--g-lr", type=_setting("g_lr"), help="generator learning rate (preset default)")
+    p.add_argument("--d-lr", type=_setting("d_lr"), help="discriminator learning rate (preset default)")
+    p.add_argument("--beta1", type=_setting("beta1"), help="Adam's beta1 (preset default)")
+    p.add_argument("--beta2", type=_setting("beta2"), help="Adam's beta2 (preset default)")
+    p.add_argument("--loss", choices=spec_of("loss").choices, help="bce (non-saturating) or hinge (preset default)")
+    p.add_argument("--d-steps", type=_setting("d_steps"), help="D updates per G update (preset default: 1)")
+    p.add_argument("--label-smoothing", type=_setting("label_smoothing"), help="one-sided: real targets become 1 - s (default 0)")
+    p.add_argument("--instance-noise", type=_setting("instance_noise"), help="initial std of noise on D inputs, decays to 0 (default 0)")
+    p.add_argument("--dropout", type=_setting("dropout"), help="discriminator dropout rate (preset default; DCGAN presets 0.3)")
     p.add_argument("--augment", help="DiffAugment ops, e.g. color,translation,cutout ('' = off; preset default)")
-    p.add_argument("--ema", type=float, help="EMA decay of G's weights (0 = off; preset default)")
-    p.add_argument("--bn-reestimate", type=int, help="batches that re-estimate the EMA generator's BatchNorm "
+    p.add_argument("--ema", type=_setting("ema"), help="EMA decay of G's weights (0 = off; preset default)")
+    p.add_argument("--bn-reestimate", type=_setting("bn_reestimate"), help="batches that re-estimate the EMA generator's BatchNorm "
                    "statistics before it is sampled or saved (0 = off)")
-    p.add_argument("--lr-decay", choices=["none", "linear"], help="linear: learning rates fall to 0 by the last step")
-    p.add_argument("--mode-seeking", type=float, help="weight of MSGAN's mode-seeking term, which makes a G that "
+    p.add_argument("--lr-decay", choices=spec_of("lr_decay").choices, help="linear: learning rates fall to 0 by the last step")
+    p.add_argument("--mode-seeking", type=_setting("mode_seeking"), help="weight of MSGAN's mode-seeking term, which makes a G that "
                    "ignores z pay (0 = off; sngan-cpu: 1)")
-    p.add_argument("--limit", type=_positive_int, help="use at most this many training images (default: all)")
-    p.add_argument("--holdout", type=int, help="keep this many images out of training, spread over the classes, "
+    p.add_argument("--limit", type=_setting("limit"), help="use at most this many training images (default: all)")
+    p.add_argument("--holdout", type=_setting("holdout"), help="keep this many images out of training, spread over the classes, "
                    "and record which in holdout.json: test images for CAS and augmentation gain (default 0)")
-    p.add_argument("--seed", type=int, help="random seed of weights, data order and noise (default 0)")
-    p.add_argument("--log-every", type=_positive_int, help="steps between metric rows (default 50)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 0 = each epoch)")
-    p.add_argument("--eval-every", type=int, help="steps between cheap FD scores (default 0 = off)")
-    p.add_argument("--eval-metric", choices=LIVE_METRICS,
+    p.add_argument("--seed", type=_setting("seed"), help="random seed of weights, data order and noise (default 0)")
+    p.add_argument("--log-every", type=_setting("log_every"), help="steps between metric rows (default 50)")
+    p.add_argument("--checkpoint-every", type=_setting("checkpoint_every"), help="steps between checkpoints (default 0 = each epoch)")
+    p.add_argument("--eval-every", type=_setting("eval_every"), help="steps between cheap FD scores (default 0 = off)")
+    p.add_argument("--eval-metric", choices=spec_of("eval_metric").choices,
                    help="what --eval-every scores: overall FD on 2k samples (default) or intra-class FD on 5k")
     p.add_argument("--keep-best", action="store_true", default=None,
                    help="keep the generator with the lowest --eval-metric so far in best/generator.keras")
@@ -164,10 +169,13 @@ def _add_sample(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run-dir")
     src.add_argument("--model", help="a generator .keras file")
-    p.add_argument("-n", type=_positive_int, default=64, help=f"how many images (default 64, at most {MAX_SAMPLES:,})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=_number(int, 1, MAX_SAMPLES), default=64,
+                   help=f"how many images (default 64, at most {MAX_SAMPLES:,})")
+    p.add_argument("--seed", type=_setting("seed"), default=0)
     p.add_argument("--class", dest="class_id", help="class index or name (conditional models)")
-    p.add_argument("--truncation", type=float, help="redraw latent values beyond +-T")
+    p.add_argument("--truncation", type=_number(float, 0, MAX_TRUNCATION, low_open=True),
+                   help=f"redraw latent values beyond +-T, 0 < T <= {MAX_TRUNCATION:g} (1: typical, smaller: "
+                        "safer, less varied images)")
     p.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (images, labels)")
     p.set_defaults(run=_sample)
 
@@ -193,10 +201,6 @@ def _sample(args) -> int:
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
         raise CliError(f"--out must end in .png or .npz, got {out.name}")
-    if args.truncation is not None and not args.truncation > 0:
-        raise CliError("--truncation must be positive")
-    if args.n > MAX_SAMPLES:
-        raise CliError(f"-n is {args.n:,}; at most {MAX_SAMPLES:,} images at a time")
     if out.is_dir():
         raise CliError(f"--out {out} is a folder; name a .png or .npz file")
     path, class_names = _resolve_model(args)
@@ -273,8 +277,9 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="training images/s and sampling latency on this machine")
     p.add_argument("--preset", action="append",
                    help=f"preset(s) to time, each with and without XLA (default: {DEFAULT_PRESET} and seed)")
-    p.add_argument("--steps", type=_positive_int, default=20, help="timed training steps (after warm-up)")
-    p.add_argument("--batch-size", type=_positive_int, help="images per step (preset default: 64 for sngan-cpu)")
+    p.add_argument("--steps", type=_number(int, 1, MAX_BENCH_STEPS), default=20,
+                   help=f"timed training steps (after warm-up; at most {MAX_BENCH_STEPS:,})")
+    p.add_argument("--batch-size", type=_setting("batch_size"), help="images per step (preset default: 64 for sngan-cpu)")
     p.add_argument("--mixed-precision", action="store_true")
     p.set_defaults(run=_bench)
 
@@ -282,8 +287,10 @@ def _add_bench(sub) -> None:
 def _bench(args) -> int:
     from gan.bench import bench_lines
 
-    for line in bench_lines(args.preset or [DEFAULT_PRESET, "seed"], args.steps, args.batch_size,
-                            args.mixed_precision):
+    presets = args.preset or [DEFAULT_PRESET, "seed"]
+    for preset in presets:  # each config is checked before the first measurement, not after minutes of them
+        TrainConfig.for_preset(preset, batch_size=args.batch_size, mixed_precision=args.mixed_precision)
+    for line in bench_lines(presets, args.steps, args.batch_size, args.mixed_precision):
         print(line, flush=True)  # each measurement takes 10-60 s: show rows as they come
     return 0
 

@@ -12,7 +12,10 @@ import logging
 import time
 from pathlib import Path
 
+from gan.config import Spec, spec_of
+
 log = logging.getLogger("gan.metrics")
+MAX_EVAL_SAMPLES = 100_000  # generated images one metric may take (FID's custom is 50,000)
 
 
 def add_evaluate(sub) -> None:
@@ -25,9 +28,10 @@ def add_evaluate(sub) -> None:
     p.add_argument("--metrics", default=",".join(metrics.DEFAULT_METRICS),
                    help=f"comma-separated names (default {','.join(metrics.DEFAULT_METRICS)}); "
                         f"available: {', '.join(metrics.METRICS)} (short: {', '.join(metrics.ALIASES)})")
-    p.add_argument("--n", type=int, help="generated samples per metric (overrides the count in the name)")
+    p.add_argument("--n", type=Spec(int, 2, MAX_EVAL_SAMPLES).parse,
+                   help=f"generated samples per metric (overrides the count in the name; 2 to {MAX_EVAL_SAMPLES:,})")
     p.add_argument("--data", help="reference data source (default: the run's training data)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=spec_of("seed").parse, default=0)
     p.set_defaults(run=_evaluate)
 
 
@@ -40,8 +44,6 @@ def _evaluate(args) -> int:
     unknown = [m for m in names if m not in metrics.METRICS]
     if not names or unknown:
         raise CliError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(metrics.METRICS)}")
-    if args.n is not None and args.n < 2:
-        raise CliError("--n must be at least 2")
     run = Run(args.run_dir)
     if not run.exists():
         raise CliError(f"{run.path} is not a run directory (no config.json)")
@@ -62,12 +64,13 @@ def add_train_classifier(sub) -> None:
                                    "and class accuracy. Holds out 5,000 images (stratified) and reports accuracy.")
     p.add_argument("--data", required=True, help="cifar10, a folder or .zip of <class>/<image>, or an .npz")
     p.add_argument("--out", required=True, help="output folder (classifier.keras, classifier.json)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--val-size", type=int, default=5000, help="held-out images (default 5000)")
-    p.add_argument("--limit", type=int, help="use at most this many images")
-    p.add_argument("--max-steps", type=int, help="cap on steps per epoch (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=Spec(int, 1, 1000).parse, default=10)
+    p.add_argument("--batch-size", type=spec_of("batch_size").parse, default=128)
+    p.add_argument("--val-size", type=Spec(int, 1, spec_of("holdout").high).parse, default=5000,
+                   help="held-out images (default 5000)")
+    p.add_argument("--limit", type=spec_of("limit").parse, help="use at most this many images")
+    p.add_argument("--max-steps", type=spec_of("steps").parse, help="cap on steps per epoch (smoke tests)")
+    p.add_argument("--seed", type=spec_of("seed").parse, default=0)
     p.set_defaults(run=_train_classifier)
 
 
@@ -76,9 +79,6 @@ def _train_classifier(args) -> int:
     from gan.errors import CliError
     from gan.metrics.classifier import train_classifier
 
-    for name in ("epochs", "batch_size", "val_size"):
-        if getattr(args, name) < 1:
-            raise CliError(f"--{name.replace('_', '-')} must be positive")
     start = time.perf_counter()
     data = load_dataset(args.data, limit=args.limit, seed=args.seed)
     if data.num_classes < 2 or len(data.images) < 4:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,43 +21,150 @@ LIVE_METRICS = ("fd_cifar2k", "ifd_cifar5k")  # what the trainer may score itsel
 AUGMENT_OPS = ("color", "translation", "cutout")
 
 
+INT32 = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one setting accepts: its JSON type, and its bounds or choices.
+
+    Declared once per TrainConfig field (`setting(...)`, in the field's metadata); `TrainConfig.validate`
+    checks every field against it, and the CLI parses its numeric flags with `Spec.parse`, so a
+    `--config` file, a flag and the app's launch.json meet the same rules. A bool is not a number
+    here (JSON `true` is no batch size), an int is not a bool, and a float is finite.
+    """
+
+    kind: type  # bool, int, float, str (float also accepts a JSON integer: `"ema": 0`)
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is excluded: (low, ...
+    high_open: bool = False  # high itself is excluded: ..., high)
+    choices: tuple = ()
+    optional: bool = False  # None (JSON null) allowed: the preset's default fills it in
+
+    def describe(self) -> str:
+        """The accepted values in words, for an error line: 'a whole number in [1, 10]'."""
+        if self.choices:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        noun = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}[self.kind]
+        if self.low is None and self.high is None:
+            return noun
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else self._number(self.low)
+        high = "inf" if self.high is None else self._number(self.high)
+        return f"{noun} in {left}{low}, {high}{right}"
+
+    def _number(self, bound: float) -> str:
+        return str(int(bound)) if self.kind is int else f"{bound:g}"
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` does not fit (as words after "must be"), or None when it does."""
+        if value is None:
+            return None if self.optional else self.describe()
+        if self.kind is bool:
+            ok_type = isinstance(value, bool)
+        elif self.kind is int:
+            ok_type = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind is float:
+            ok_type = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok_type = isinstance(value, self.kind)
+        if not ok_type:
+            return self.describe()
+        if self.choices:
+            return None if value in self.choices else self.describe()
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return self.describe() if too_low or too_high else None
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ConfigError naming `name`, what it must be and what it got."""
+        problem = self.problem(value)
+        if problem:
+            raise ConfigError(f"{name} must be {problem}, got {shown(value)}")
+
+    def parse(self, text: str) -> Any:
+        """A command-line value of this kind, checked; argparse.ArgumentTypeError (one line) when it does not fit."""
+        import argparse
+
+        try:
+            value = self.kind(text) if self.kind in (int, float) else text
+        except ValueError:
+            value = text
+        problem = self.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"expected {problem}, got {text!r}")
+        return value
+
+
+def shown(value: Any) -> str:
+    """`value` as it would look in a JSON config (null, true, "no"), for an error line."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def setting(default: Any, kind: type, low: float | None = None, high: float | None = None, *,
+            low_open: bool = False, high_open: bool = False, choices: tuple = (), **kwargs: Any) -> Any:
+    """A TrainConfig field with its Spec; `optional` (None allowed) follows from a None default."""
+    spec = Spec(kind, low, high, low_open, high_open, tuple(choices), optional=default is None)
+    return field(default=default, metadata={"spec": spec}, **kwargs)
+
+
+def spec_of(name: str) -> Spec:
+    """The Spec of TrainConfig's field `name` (KeyError for a field without one)."""
+    return TrainConfig.__dataclass_fields__[name].metadata["spec"]
+
+
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. Unset (None) fields take the preset's defaults."""
+    """Everything a training run needs. Unset (None) fields take the preset's defaults.
 
-    data: str = "cifar10"
-    preset: str = "sngan-cpu"  # gan.presets.DEFAULT_PRESET
-    conditional: bool | None = None
-    epochs: int = 50
-    steps: int | None = None  # stop after this many steps in total (overrides epochs)
-    batch_size: int | None = None
-    latent_dim: int | None = None
-    g_lr: float | None = None
-    d_lr: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    loss: str | None = None  # "bce" (non-saturating, logits) or "hinge"
-    d_steps: int | None = None  # discriminator updates per generator update
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - s
-    instance_noise: float = 0.0  # std of Gaussian noise on D inputs, decays linearly to 0
-    dropout: float | None = None  # discriminator dropout rate (DCGAN presets)
-    augment: str | None = None  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
-    ema: float | None = None  # EMA decay of the generator weights; 0 = off
-    bn_reestimate: int | None = None  # batches that re-estimate the EMA generator's BatchNorm statistics; 0 = off
-    lr_decay: str | None = None  # "linear": both learning rates fall linearly to 0 over the planned steps
-    mode_seeking: float | None = None  # weight of MSGAN's mode-seeking term in G's loss; 0 = off
-    image_size: int = 32
-    limit: int | None = None  # use at most this many training images
-    holdout: int = 0  # images kept out of training (stratified), recorded in holdout.json: honest test images
-    seed: int = 0
-    log_every: int = 50  # steps between metric rows
-    checkpoint_every: int = 0  # steps between checkpoints; 0 = once per epoch
-    eval_every: int = 0  # steps between cheap in-training evaluations; 0 = off
-    eval_metric: str = "fd_cifar2k"  # what those evaluations score (gan.metrics.LIVE_METRICS)
-    keep_best: bool = False  # keep the generator that scored best so far in best/ (needs eval_every)
-    mixed_precision: bool = False  # bfloat16 compute; worth it on recent GPUs only
-    jit: bool | None = None  # XLA-compile the train step; None = the faster choice for this backend and device
-    distribute: bool = False  # data-parallel over all local devices
+    Bounds are what makes sense for a GAN of this project, not what a type allows: a setting past
+    them would only run out of memory or ignore Stop for minutes (d_steps 100000, batch 100000).
+    """
+
+    data: str = setting("cifar10", str)
+    preset: str = setting("sngan-cpu", str)  # gan.presets.DEFAULT_PRESET
+    conditional: bool | None = setting(None, bool)
+    epochs: int = setting(50, int, 1, 10_000)
+    steps: int | None = setting(None, int, 1, 10_000_000)  # stop after this many steps in total (overrides epochs)
+    batch_size: int | None = setting(None, int, 1, 4096)
+    latent_dim: int | None = setting(None, int, 1, 1024)
+    g_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True)
+    d_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True)
+    beta1: float | None = setting(None, float, 0, 1, high_open=True)
+    beta2: float | None = setting(None, float, 0, 1, high_open=True)
+    loss: str | None = setting(None, str, choices=LOSSES)  # "bce" (non-saturating, logits) or "hinge"
+    d_steps: int | None = setting(None, int, 1, 10)  # discriminator updates per generator update
+    label_smoothing: float = setting(0.0, float, 0, 0.5, high_open=True)  # one-sided: real targets become 1 - s
+    instance_noise: float = setting(0.0, float, 0, 2)  # std of Gaussian noise on D inputs, decays linearly to 0
+    dropout: float | None = setting(None, float, 0, 1, high_open=True)  # discriminator dropout rate (DCGAN presets)
+    augment: str | None = setting(None, str)  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
+    ema: float | None = setting(None, float, 0, 1, high_open=True)  # EMA decay of the generator weights; 0 = off
+    # batches that re-estimate the EMA generator's BatchNorm statistics; 0 = off
+    bn_reestimate: int | None = setting(None, int, 0, 10_000)
+    # "linear": both learning rates fall linearly to 0 over the planned steps
+    lr_decay: str | None = setting(None, str, choices=LR_DECAYS)
+    mode_seeking: float | None = setting(None, float, 0, 100)  # weight of MSGAN's mode-seeking term in G's loss; 0 = off
+    image_size: int = setting(32, int, choices=(32, 64))
+    limit: int | None = setting(None, int, 1, 100_000_000)  # use at most this many training images
+    # images kept out of training (stratified), recorded in holdout.json: honest test images
+    holdout: int = setting(0, int, 0, 1_000_000)
+    seed: int = setting(0, int, 0, INT32)
+    log_every: int = setting(50, int, 1, 100_000)  # steps between metric rows
+    checkpoint_every: int = setting(0, int, 0, 10_000_000)  # steps between checkpoints; 0 = once per epoch
+    eval_every: int = setting(0, int, 0, 10_000_000)  # steps between cheap in-training evaluations; 0 = off
+    # what those evaluations score (gan.metrics.LIVE_METRICS)
+    eval_metric: str = setting("fd_cifar2k", str, choices=LIVE_METRICS)
+    keep_best: bool = setting(False, bool)  # keep the generator that scored best so far in best/ (needs eval_every)
+    mixed_precision: bool = setting(False, bool)  # bfloat16 compute; worth it on recent GPUs only
+    # XLA-compile the train step; None = the faster choice for this backend and device
+    jit: bool | None = setting(None, bool)
+    distribute: bool = setting(False, bool)  # data-parallel over all local devices
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture knobs
 
     @classmethod
@@ -68,6 +176,7 @@ class TrainConfig:
         """Fill unset fields from the preset and validate; returns a new config."""
         from gan.presets import get_preset
 
+        self.check_fields()  # before the preset's name is looked up, or its defaults merged into a wrong type
         preset = get_preset(self.preset)
         values = dataclasses.asdict(self)
         for name, default in preset.defaults.items():
@@ -78,56 +187,35 @@ class TrainConfig:
         config.validate()
         return config
 
+    def check_fields(self) -> None:
+        """Each field against its own Spec (type first, then bounds or choices); ConfigError on the first misfit.
+
+        Types are strict because a config is hand-written JSON: `"mixed_precision": "no"` is a truthy
+        string that would train in bfloat16, and `"epochs": 1e308` a float no loop can count to.
+        """
+        for f in dataclasses.fields(self):
+            if "spec" in f.metadata:
+                f.metadata["spec"].check(f.name, getattr(self, f.name))
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a JSON object of preset settings, got {shown(self.extra)}")
+
     def validate(self) -> None:
         """Raise ConfigError on the first bad value, with a message that names it."""
         def check(ok: bool, message: str) -> None:
             if not ok:
                 raise ConfigError(message)
 
-        check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
-        check(self.steps is None or self.steps >= 1, f"steps must be at least 1, got {self.steps}")
-        for name in ("batch_size", "latent_dim", "d_steps"):
-            value = getattr(self, name)
-            check(value is None or (isinstance(value, int) and value >= 1),
-                  f"{name} must be a positive integer, got {value}")
-        for name in ("g_lr", "d_lr"):
-            value = getattr(self, name)
-            check(value is None or 0 < value < 1, f"{name} must be in (0, 1), got {value}")
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            check(value is None or 0 <= value < 1, f"{name} must be in [0, 1), got {value}")
-        check(self.loss is None or self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        check(0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        check(0 <= self.instance_noise <= 2, f"instance_noise must be in [0, 2], got {self.instance_noise}")
-        check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        check(self.ema is None or 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}")
-        check(self.mode_seeking is None or 0 <= self.mode_seeking <= 100,
-              f"mode_seeking must be in [0, 100], got {self.mode_seeking}")
-        check(self.bn_reestimate is None or (isinstance(self.bn_reestimate, int) and 0 <= self.bn_reestimate <= 10_000),
-              f"bn_reestimate must be a whole number in [0, 10000], got {self.bn_reestimate}")
-        check(self.lr_decay is None or self.lr_decay in LR_DECAYS,
-              f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+        self.check_fields()
         group = self.extra.get("mbstd_group", 0)
-        check(isinstance(group, int) and group >= 0, f"mbstd_group must be a whole number >= 0, got {group!r}")
+        check(isinstance(group, int) and not isinstance(group, bool) and 0 <= group <= 64,
+              f"mbstd_group must be a whole number in [0, 64], got {shown(group)}")
         check(not group or self.batch_size is None or self.batch_size % group == 0 or self.batch_size < group,
               f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")
         ac = self.extra.get("ac_weight", 0.0)
-        check(isinstance(ac, int | float) and not isinstance(ac, bool) and 0 <= ac <= 100,
-              f"ac_weight must be a number in [0, 100], got {ac!r}")
+        check(Spec(float, 0, 100).problem(ac) is None, f"ac_weight must be a number in [0, 100], got {shown(ac)}")
         if self.augment:
             unknown = [op for op in self.augment.split(",") if op not in AUGMENT_OPS]
             check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")
-        check(self.image_size in (32, 64), f"image_size must be 32 or 64, got {self.image_size}")
-        check(self.limit is None or self.limit >= 1, f"limit must be at least 1, got {self.limit}")
-        check(isinstance(self.seed, int) and 0 <= self.seed < 2**31, f"seed must be in [0, 2^31), got {self.seed}")
-        check(isinstance(self.holdout, int) and 0 <= self.holdout <= 1_000_000,
-              f"holdout must be a whole number in [0, 1000000], got {self.holdout}")
-        for name in ("log_every",):
-            check(getattr(self, name) >= 1, f"{name} must be at least 1")
-        for name in ("checkpoint_every", "eval_every"):
-            check(getattr(self, name) >= 0, f"{name} must be 0 or more")
-        check(self.eval_metric in LIVE_METRICS,
-              f"eval_metric must be one of {', '.join(LIVE_METRICS)}, got {self.eval_metric!r}")
         check(not self.keep_best or self.eval_every > 0, "keep_best needs eval_every: the scores it keeps the best of")
 
     @property

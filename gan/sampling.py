@@ -97,6 +97,7 @@ def num_classes(model: keras.Model) -> int:
     return int((named or embeddings)[0].input_dim)
 
 
+MAX_TRUNCATION = 10.0  # a standard normal beyond +-10 has probability ~1e-23: larger means no truncation
 MAX_REDRAWS = 64  # rounds of redrawing values beyond the truncation; finishes any t > 0.5 in practice
 
 
@@ -105,8 +106,8 @@ def latents(n: int, dim: int, seed: int = 0, truncation: float | None = None) ->
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, dim)).astype(np.float32)
     if truncation is not None:
-        if not truncation > 0:  # also refuses nan
-            raise ValueError("truncation must be positive")
+        if not 0 < truncation <= MAX_TRUNCATION:  # also refuses nan and inf
+            raise ValueError(f"truncation must be in (0, {MAX_TRUNCATION:g}], got {truncation}")
         outside = np.abs(z) > truncation
         for _ in range(MAX_REDRAWS):
             if not outside.any():

@@ -35,8 +35,8 @@ def one_line_error(capsys) -> str:
         (["train", "--run-dir", "{tmp}/r", "--preset", "huge"], "unknown preset"),
         (["train", "--run-dir", "{tmp}/r", "--data", "{tmp}/missing"], "missing"),
         (["train", "--run-dir", "{tmp}/r", "--data", "mnist"], "mnist"),
-        (["train", "--run-dir", "{tmp}/r", "--epochs", "0"], "positive"),
-        (["train", "--run-dir", "{tmp}/r", "--g-lr", "3"], "g_lr"),
+        (["train", "--run-dir", "{tmp}/r", "--epochs", "0"], "--epochs"),
+        (["train", "--run-dir", "{tmp}/r", "--g-lr", "3"], "--g-lr"),
         (["train", "--run-dir", "{tmp}/r", "--epochs", "2", "--steps", "3"], "not allowed with"),
         (["train", "--run-dir", "{tmp}/r", "--resume"], "nothing to resume"),
         (["sample", "--run-dir", "{tmp}/r", "--out", "{tmp}/g.png"], "train it first"),
@@ -112,3 +112,79 @@ def test_every_config_switch_of_the_cpu_preset_has_a_flag():
     assert (args.mode_seeking, args.bn_reestimate, args.lr_decay, args.ema, args.augment, args.holdout) == (
         0.5, 0, "none", 0.0, "translation", 10)
     assert args.eval_metric == "ifd_cifar5k" and args.keep_best is True and args.jit is True
+
+
+# --- every number on the command line is checked before work starts (issue 25, class 6) --------------------
+
+REQUIRED = {  # the least each command needs besides the number under test; nothing here can succeed
+    "train": ["--run-dir", "{tmp}/r", "--data", "{tmp}/missing.npz"],
+    "sample": ["--run-dir", "{tmp}/r", "--out", "{tmp}/g.png"],
+    "evaluate": ["--run-dir", "{tmp}/r"],
+    "train-classifier": ["--data", "{tmp}/missing.npz", "--out", "{tmp}/c"],
+    "bench": [],
+}
+
+
+def numeric_flags() -> list[tuple[str, str]]:
+    """(command, flag) for every option of every command that parses a number."""
+    from gan.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    found = []
+    for command, parser in commands.items():
+        for action in parser._actions:
+            if action.option_strings and action.type is not None and action.type is not str:
+                found.append((command, action.option_strings[-1]))
+    return found
+
+
+def test_the_numeric_flags_are_found():
+    flags = numeric_flags()
+    assert {c for c, _ in flags} == set(REQUIRED)
+    for case in [("sample", "--truncation"), ("evaluate", "--n"), ("evaluate", "--seed"), ("train", "--d-steps"),
+                 ("train", "--batch-size"), ("train", "--latent-dim"), ("train-classifier", "--max-steps"),
+                 ("bench", "--batch-size"), ("bench", "--steps"), ("sample", "-n")]:
+        assert case in flags
+
+
+@pytest.mark.parametrize("command, flag", numeric_flags())
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e308", "1e20", "100000000000000000000", "true", "0x10"])
+def test_every_numeric_flag_refuses_nonsense_in_one_line_before_any_work(tmp_path, capsys, command, flag, value):
+    """`sample --truncation inf`, `evaluate --n 1e20`, `evaluate --seed -1` (after 28 s), `train --batch-size 100000`,
+    `train-classifier --max-steps -1` were exit 1 "unexpected"; `bench --batch-size 100000` a segfault."""
+    argv = [command, *(a.replace("{tmp}", str(tmp_path)) for a in REQUIRED[command]), f"{flag}={value}"]
+    assert main(argv) == 2
+    line = one_line_error(capsys)
+    assert f"argument {flag}" in line and "expected" in line and value in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--d-steps", "300"], "[1, 10]"),
+    (["train", "--batch-size", "100000"], "[1, 4096]"),
+    (["train", "--latent-dim", "100000"], "[1, 1024]"),
+    (["train", "--g-lr", "inf"], "(0, 1)"),
+    (["train", "--ema", "1"], "[0, 1)"),
+    (["sample", "--truncation", "1e308"], "(0, 10]"),
+    (["evaluate", "--n", "1"], "[2, 100000]"),
+    (["evaluate", "--seed", "-1"], "[0, 2147483647]"),
+])
+def test_the_error_says_the_range(tmp_path, capsys, argv, words):
+    command = argv[0]
+    argv = [command, *(a.replace("{tmp}", str(tmp_path)) for a in REQUIRED[command]), *argv[1:]]
+    assert main(argv) == 2
+    assert words in one_line_error(capsys)
+
+
+def test_bench_checks_its_presets_before_the_first_measurement(capsys):
+    assert main(["bench", "--preset", "tiny", "--preset", "huge"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "unknown preset" in err
+
+
+def test_a_huge_bench_batch_is_exit_2_not_a_crash():
+    """The exit code itself is the contract (it was 139, a segfault): a real process."""
+    result = subprocess.run([sys.executable, "-m", "gan", "bench", "--batch-size", "100000"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "--batch-size" in result.stderr and result.stdout == ""

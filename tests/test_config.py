@@ -1,3 +1,8 @@
+import argparse
+import dataclasses
+import json
+import math
+
 import pytest
 
 from gan.config import ConfigError, TrainConfig
@@ -38,3 +43,63 @@ def test_unknown_keys_and_bad_json_are_refused():
         TrainConfig.from_json('{"preset": "tiny", "wings": 2}')
     with pytest.raises(ConfigError, match="not valid JSON"):
         TrainConfig.from_json("{nope")
+
+
+# --- strict types and bounds: a --config file is hand-written JSON ------------------------------------
+
+@pytest.mark.parametrize("key, value", [
+    ("mixed_precision", "no"), ("conditional", "yes"), ("keep_best", 1), ("distribute", "false"), ("jit", 0),
+    ("epochs", 1e308), ("epochs", None), ("epochs", True), ("epochs", 2.0), ("epochs", "3"), ("steps", 1.5),
+    ("batch_size", [64]), ("latent_dim", {"n": 3}), ("seed", -1), ("seed", 2**31), ("holdout", 10**7),
+    ("g_lr", "0.001"), ("g_lr", float("nan")), ("ema", True), ("label_smoothing", None), ("data", 5),
+    ("preset", ["tiny"]), ("loss", 1), ("augment", ["color"]), ("eval_metric", None), ("image_size", 32.0),
+    ("extra", [1, 2]), ("extra", None), ("log_every", 0), ("checkpoint_every", -1), ("limit", 0),
+])
+def test_a_config_value_of_the_wrong_type_or_out_of_bounds_is_one_config_error(key, value):
+    text = json.dumps({"preset": "tiny", key: value})
+    with pytest.raises(ConfigError, match=key) as raised:
+        TrainConfig.from_json(text)
+    assert "\n" not in str(raised.value) and "got" in str(raised.value)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("d_steps", 11), ("d_steps", 100_000), ("batch_size", 100_000), ("latent_dim", 100_000), ("epochs", 10**6),
+    ("steps", 10**12), ("bn_reestimate", 10**6), ("mode_seeking", 1e9), ("instance_noise", float("inf")),
+])
+def test_settings_are_bounded_to_what_makes_sense_from_json_flags_and_code(key, value):
+    """d_steps 100000 ran for minutes through SIGTERM; batch or latent 100000 ran out of memory: refused first."""
+    with pytest.raises(ConfigError, match=key):
+        TrainConfig.from_json(json.dumps({"preset": "tiny", key: value}) if math.isfinite(value) else
+                              '{"preset": "tiny", "%s": Infinity}' % key)
+    with pytest.raises(ConfigError, match=key):
+        TrainConfig.for_preset("tiny", **{key: value})
+
+
+def test_the_error_says_what_was_expected_and_what_came():
+    with pytest.raises(ConfigError) as raised:
+        TrainConfig.from_json('{"mixed_precision": "no"}')
+    assert str(raised.value) == 'mixed_precision must be true or false, got "no"'
+    with pytest.raises(ConfigError) as raised:
+        TrainConfig.from_json('{"d_steps": 300}')
+    assert str(raised.value) == "d_steps must be a whole number in [1, 10], got 300"
+
+
+def test_values_in_bounds_and_of_the_right_type_are_kept_as_given():
+    config = TrainConfig.from_json(json.dumps({"preset": "tiny", "mixed_precision": False, "conditional": None,
+                                               "ema": 0, "d_steps": 10, "seed": 2**31 - 1, "g_lr": 0.5}))
+    assert config.ema == 0 and config.d_steps == 10 and config.seed == 2**31 - 1
+    assert TrainConfig.from_json(config.to_json()) == config
+    for preset in ("tiny", "sngan-cpu", "strong", "seed"):  # every preset's own defaults fit its bounds
+        TrainConfig.for_preset(preset)
+
+
+def test_every_setting_declares_its_type_and_bounds_once():
+    """One Spec per field (issue 24, A1): validation and the CLI's flags read it; nothing else repeats it."""
+    from gan.config import Spec, spec_of
+
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "extra":
+            assert isinstance(spec_of(f.name), Spec), f.name
+    assert spec_of("d_steps").parse("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\[1, 10\]"):
+        spec_of("d_steps").parse("300")

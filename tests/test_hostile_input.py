@@ -84,6 +84,13 @@ def test_truncation_always_finishes_within_bounds(t, n):
     assert z.shape == (n, 16) and np.abs(z).max() <= np.float32(t)
 
 
+@pytest.mark.parametrize("t", [float("inf"), 1e308, 10.5, 0.0, -1.0, float("nan")])
+def test_truncation_outside_its_range_is_a_value_error_not_an_overflow(t):
+    """1e308 and inf overflowed in numpy's uniform draw (exit 1, "unexpected OverflowError")."""
+    with pytest.raises(ValueError, match="truncation must be in"):
+        latents(4, 16, seed=0, truncation=t)
+
+
 def test_truncation_keeps_the_truncated_normal_for_ordinary_values():
     z = latents(2000, 64, seed=0, truncation=1.0)
     # A normal truncated at 1 has std 0.538; a uniform on [-1, 1] would have 0.577.
@@ -91,7 +98,8 @@ def test_truncation_keeps_the_truncated_normal_for_ordinary_values():
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["-n", "1000000000"], "at most"), (["--truncation", "nan"], "truncation"), (["--truncation", "-1"], "truncation"),
+    (["-n", "1000000000"], "[1, 100000]"), (["--truncation", "nan"], "truncation"), (["--truncation", "-1"], "truncation"),
+    (["--truncation", "inf"], "truncation"), (["--truncation", "1e308"], "truncation"),
 ])
 def test_sample_refuses_unbounded_requests_in_one_line(tmp_path, capsys, flags, message):
     from gan.cli import main
