@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -31,12 +32,17 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}")
 
 
-def _setting(name: str):
-    """The argparse type of TrainConfig's `name`: parsed and bounded by the field's one Spec (gan.config).
+def _add_setting(parser, name: str, help: str) -> None:  # noqa: A002 (argparse's own word)
+    """`--name-with-dashes` for TrainConfig's `name`: its choices, or its type and bounds, from the field's Spec.
 
     So a bad number is one `error:` line and exit 2 before anything loads, not a failure minutes later.
     """
-    return spec_of(name).parse
+    spec = spec_of(name)
+    flag = "--" + name.replace("_", "-")
+    if spec.choices:
+        parser.add_argument(flag, choices=spec.choices, help=help)
+    else:
+        parser.add_argument(flag, type=spec.parse, help=f"{help}; {spec.describe()}")
 
 
 def _number(kind: type, low: float, high: float, low_open: bool = False):
@@ -62,40 +68,40 @@ def _add_train(sub) -> None:
                    "flags given beside it override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_setting("epochs"), help="passes over the data (default 50)")
-    length.add_argument("--steps", type=_setting("steps"), help="stop after this many steps in total")
+    _add_setting(length, "epochs", "passes over the data (default 50)")
+    _add_setting(length, "steps", "stop after this many steps in total")
     cond = p.add_mutually_exclusive_group()
     cond.add_argument("--conditional", dest="conditional", action="store_true", default=None,
                       help="class-conditional G and D")
     cond.add_argument("--unconditional", dest="conditional", action="store_false",
                       help="one model for all images, labels ignored (default: the preset's choice)")
-    p.add_argument("--batch-size", type=_setting("batch_size"), help="images per step (preset default: 64 for sngan-cpu)")
-    p.add_argument("--latent-dim", type=_setting("latent_dim"), help="size of the noise vector z (preset default)")
-    p.add_argument("--g-lr", type=_setting("g_lr"), help="generator learning rate (preset default)")
-    p.add_argument("--d-lr", type=_setting("d_lr"), help="discriminator learning rate (preset default)")
-    p.add_argument("--beta1", type=_setting("beta1"), help="Adam's beta1 (preset default)")
-    p.add_argument("--beta2", type=_setting("beta2"), help="Adam's beta2 (preset default)")
-    p.add_argument("--loss", choices=spec_of("loss").choices, help="bce (non-saturating) or hinge (preset default)")
-    p.add_argument("--d-steps", type=_setting("d_steps"), help="D updates per G update (preset default: 1)")
-    p.add_argument("--label-smoothing", type=_setting("label_smoothing"), help="one-sided: real targets become 1 - s (default 0)")
-    p.add_argument("--instance-noise", type=_setting("instance_noise"), help="initial std of noise on D inputs, decays to 0 (default 0)")
-    p.add_argument("--dropout", type=_setting("dropout"), help="discriminator dropout rate (preset default; DCGAN presets 0.3)")
+    setting = functools.partial(_add_setting, p)
+    setting("batch_size", "images per step (preset default: 64 for sngan-cpu)")
+    setting("latent_dim", "size of the noise vector z (preset default)")
+    setting("g_lr", "generator learning rate (preset default)")
+    setting("d_lr", "discriminator learning rate (preset default)")
+    setting("beta1", "Adam's beta1 (preset default)")
+    setting("beta2", "Adam's beta2 (preset default)")
+    setting("loss", "bce (non-saturating) or hinge (preset default)")
+    setting("d_steps", "D updates per G update (preset default: 1)")
+    setting("label_smoothing", "one-sided: real targets become 1 - s (default 0)")
+    setting("instance_noise", "initial std of noise on D inputs, decays to 0 (default 0)")
+    setting("dropout", "discriminator dropout rate (preset default; DCGAN presets 0.3)")
     p.add_argument("--augment", help="DiffAugment ops, e.g. color,translation,cutout ('' = off; preset default)")
-    p.add_argument("--ema", type=_setting("ema"), help="EMA decay of G's weights (0 = off; preset default)")
-    p.add_argument("--bn-reestimate", type=_setting("bn_reestimate"), help="batches that re-estimate the EMA generator's BatchNorm "
-                   "statistics before it is sampled or saved (0 = off)")
-    p.add_argument("--lr-decay", choices=spec_of("lr_decay").choices, help="linear: learning rates fall to 0 by the last step")
-    p.add_argument("--mode-seeking", type=_setting("mode_seeking"), help="weight of MSGAN's mode-seeking term, which makes a G that "
-                   "ignores z pay (0 = off; sngan-cpu: 1)")
-    p.add_argument("--limit", type=_setting("limit"), help="use at most this many training images (default: all)")
-    p.add_argument("--holdout", type=_setting("holdout"), help="keep this many images out of training, spread over the classes, "
-                   "and record which in holdout.json: test images for CAS and augmentation gain (default 0)")
-    p.add_argument("--seed", type=_setting("seed"), help="random seed of weights, data order and noise (default 0)")
-    p.add_argument("--log-every", type=_setting("log_every"), help="steps between metric rows (default 50)")
-    p.add_argument("--checkpoint-every", type=_setting("checkpoint_every"), help="steps between checkpoints (default 0 = each epoch)")
-    p.add_argument("--eval-every", type=_setting("eval_every"), help="steps between cheap FD scores (default 0 = off)")
-    p.add_argument("--eval-metric", choices=spec_of("eval_metric").choices,
-                   help="what --eval-every scores: overall FD on 2k samples (default) or intra-class FD on 5k")
+    setting("ema", "EMA decay of G's weights (0 = off; preset default)")
+    setting("bn_reestimate", "batches that re-estimate the EMA generator's BatchNorm statistics before it is sampled "
+            "or saved (0 = off)")
+    setting("lr_decay", "linear: learning rates fall to 0 by the last step")
+    setting("mode_seeking", "weight of MSGAN's mode-seeking term, which makes a G that ignores z pay "
+            "(0 = off; sngan-cpu: 1)")
+    setting("limit", "use at most this many training images (default: all)")
+    setting("holdout", "keep this many images out of training, spread over the classes, and record which in "
+            "holdout.json: test images for CAS and augmentation gain (default 0)")
+    setting("seed", "random seed of weights, data order and noise (default 0)")
+    setting("log_every", "steps between metric rows (default 50)")
+    setting("checkpoint_every", "steps between checkpoints (default 0 = each epoch)")
+    setting("eval_every", "steps between cheap FD scores (default 0 = off)")
+    setting("eval_metric", "what --eval-every scores: overall FD on 2k samples (default) or intra-class FD on 5k")
     p.add_argument("--keep-best", action="store_true", default=None,
                    help="keep the generator with the lowest --eval-metric so far in best/generator.keras")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
@@ -171,7 +177,7 @@ def _add_sample(sub) -> None:
     src.add_argument("--model", help="a generator .keras file")
     p.add_argument("-n", type=_number(int, 1, MAX_SAMPLES), default=64,
                    help=f"how many images (default 64, at most {MAX_SAMPLES:,})")
-    p.add_argument("--seed", type=_setting("seed"), default=0)
+    p.add_argument("--seed", type=spec_of("seed").parse, default=0)
     p.add_argument("--class", dest="class_id", help="class index or name (conditional models)")
     p.add_argument("--truncation", type=_number(float, 0, MAX_TRUNCATION, low_open=True),
                    help=f"redraw latent values beyond +-T, 0 < T <= {MAX_TRUNCATION:g} (1: typical, smaller: "
@@ -279,7 +285,7 @@ def _add_bench(sub) -> None:
                    help=f"preset(s) to time, each with and without XLA (default: {DEFAULT_PRESET} and seed)")
     p.add_argument("--steps", type=_number(int, 1, MAX_BENCH_STEPS), default=20,
                    help=f"timed training steps (after warm-up; at most {MAX_BENCH_STEPS:,})")
-    p.add_argument("--batch-size", type=_setting("batch_size"), help="images per step (preset default: 64 for sngan-cpu)")
+    _add_setting(p, "batch_size", "images per step (preset default: 64 for sngan-cpu)")
     p.add_argument("--mixed-precision", action="store_true")
     p.set_defaults(run=_bench)
 

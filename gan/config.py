@@ -149,7 +149,7 @@ class TrainConfig:
     bn_reestimate: int | None = setting(None, int, 0, 10_000)
     # "linear": both learning rates fall linearly to 0 over the planned steps
     lr_decay: str | None = setting(None, str, choices=LR_DECAYS)
-    mode_seeking: float | None = setting(None, float, 0, 100)  # weight of MSGAN's mode-seeking term in G's loss; 0 = off
+    mode_seeking: float | None = setting(None, float, 0, 100)  # weight of MSGAN's mode-seeking term in G's loss
     image_size: int = setting(32, int, choices=(32, 64))
     limit: int | None = setting(None, int, 1, 100_000_000)  # use at most this many training images
     # images kept out of training (stratified), recorded in holdout.json: honest test images

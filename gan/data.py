@@ -94,7 +94,14 @@ def stratified_split(labels: np.ndarray, val_size: int, seed: int = 0) -> tuple[
 
 
 def holdout_split(data: Dataset, count: int, seed: int) -> tuple[Dataset, np.ndarray]:
-    """(the training part of `data`, the sorted indices of the `count` images held out of it)."""
+    """(the training part of `data`, the sorted indices of the `count` images held out of it).
+
+    At most half the images: stratified_split would quietly hold out fewer, and the run would record
+    a test set smaller than the one asked for.
+    """
+    if count > len(data.labels) // 2:
+        raise DataError(f"holdout {count:,} is more than half of the {len(data.labels):,} images of "
+                        f"{data.source or 'the data'}; hold out at most {len(data.labels) // 2:,}")
     train, held = stratified_split(data.labels, count, seed)
     kept = Dataset(data.images[train], data.labels[train], data.class_names, data.skipped, data.source)
     return kept, held

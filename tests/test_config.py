@@ -70,7 +70,7 @@ def test_settings_are_bounded_to_what_makes_sense_from_json_flags_and_code(key, 
     """d_steps 100000 ran for minutes through SIGTERM; batch or latent 100000 ran out of memory: refused first."""
     with pytest.raises(ConfigError, match=key):
         TrainConfig.from_json(json.dumps({"preset": "tiny", key: value}) if math.isfinite(value) else
-                              '{"preset": "tiny", "%s": Infinity}' % key)
+                              f'{{"preset": "tiny", "{key}": Infinity}}')
     with pytest.raises(ConfigError, match=key):
         TrainConfig.for_preset("tiny", **{key: value})
 

@@ -98,7 +98,8 @@ def test_truncation_keeps_the_truncated_normal_for_ordinary_values():
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["-n", "1000000000"], "[1, 100000]"), (["--truncation", "nan"], "truncation"), (["--truncation", "-1"], "truncation"),
+    (["-n", "1000000000"], "[1, 100000]"), (["--truncation", "nan"], "truncation"),
+    (["--truncation", "-1"], "truncation"),
     (["--truncation", "inf"], "truncation"), (["--truncation", "1e308"], "truncation"),
 ])
 def test_sample_refuses_unbounded_requests_in_one_line(tmp_path, capsys, flags, message):
