@@ -1,11 +1,19 @@
-"""Atomic file writes: a reader (or a crash) sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader (or a crash) sees the old file or the new one, never half of one.
+
+And safe opens: a run folder may hold links and FIFOs that someone else put there, so run files are
+opened without following a link or blocking on a FIFO (`open_regular`), appended whole or not at all
+(`append_bytes`), and written where a link cannot redirect them (`atomic_write(..., within=run)`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +22,154 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+class UnsafeFileError(OSError):
+    """A path where a run file or folder belongs holds something else: a symbolic link, a FIFO, a device.
+
+    An OSError, so every writer's handler already reports it; str(e) is one line naming the file.
+    Never followed, never opened for reading (a FIFO would block), never written through.
+    """
+
+    def __init__(self, path: str | os.PathLike, what: str):
+        super().__init__(errno.ELOOP if what == "a symbolic link" else errno.EINVAL, f"{what}: refused",
+                         os.fspath(path))
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"{self.filename} is {self.what}: refused (run files are never followed or written through)"
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _kind(mode: int) -> str:
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
+
+
+def _unsafe(path: str | os.PathLike, dir_fd: int | None = None) -> UnsafeFileError | None:
+    """The UnsafeFileError for what lies at `path` when it is not a regular file, else None."""
+    try:
+        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else UnsafeFileError(path, _kind(mode))
+
+
+def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+    """A descriptor of the regular file `path`; UnsafeFileError (one line naming it) for anything else.
+
+    The last component is never followed (O_NOFOLLOW) and the open never blocks (O_NONBLOCK: a FIFO
+    opened for reading would wait for a writer forever); what was opened is then checked with fstat,
+    so a file swapped for a link or FIFO between a check and the open is refused too. `mode` is
+    filtered by the umask as any tool's is. The descriptor is blocking again when returned.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as e:
+        unsafe = _unsafe(path) if e.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR) else None
+        raise (unsafe or e) from None
+    try:
+        found = os.fstat(fd).st_mode
+        if not stat.S_ISREG(found):
+            raise UnsafeFileError(path, _kind(found))
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The bytes of the regular file `path` (its last `limit` bytes, if given): never a link, never a FIFO."""
+    with os.fdopen(open_regular(path), "rb") as f:
+        if limit is not None:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+        return f.read()
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """`read_bytes` decoded as UTF-8 (UnicodeDecodeError, a ValueError, for anything else)."""
+    return read_bytes(path).decode()
+
+
+def append_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Append `data` to the regular file `path` whole, or not at all.
+
+    Appends are how metrics.csv and evals.csv grow, so a reader must never see half a row and a full
+    disk must never cost what was there: a short or failed write is cut back to the old length (a
+    file this call created is removed), and the OSError names `path`. Never through a link.
+    """
+    created = False
+    try:
+        fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+        created = True
+    except FileExistsError:
+        fd = open_regular(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+                if created:
+                    os.unlink(path)
+            raise OSError(e.errno, e.strerror or str(e), os.fspath(path)) from None
+    finally:
+        os.close(fd)
+
+
+def _open_folder(folder: Path, within: Path | None) -> int:
+    """A descriptor of `folder`, created if missing.
+
+    With `within` (a run folder), `within` and every folder from it down to `folder` must be real
+    folders: each is opened relative to the one above without following a link, so a link (or a file)
+    anywhere there is an UnsafeFileError, and nothing is written where it points.
+    """
+    if within is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    parts = folder.relative_to(within).parts
+    if not within.is_symlink():
+        within.parent.mkdir(parents=True, exist_ok=True)
+    fd = _open_subfolder(within, None)
+    for depth, part in enumerate(parts, 1):
+        try:
+            inner = _open_subfolder(part, fd, shown=within.joinpath(*parts[:depth]))
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def _open_subfolder(name: str | Path, dir_fd: int | None, shown: Path | None = None) -> int:
+    """Open (making it if missing) the folder `name`, relative to `dir_fd`, refusing a link or a file."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | os.O_CLOEXEC
+    for _ in range(2):
+        try:
+            return os.open(name, flags, dir_fd=dir_fd)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+            raise UnsafeFileError(shown or name, _kind(mode) if not stat.S_ISREG(mode) else "not a folder") from None
+    return os.open(name, flags, dir_fd=dir_fd)
+
+
+def make_folder(folder: str | Path, within: str | Path) -> None:
+    """Make `folder` (under `within`) if missing; UnsafeFileError when it or a folder above it, up to
+    `within`, is a link or not a folder."""
+    os.close(_open_folder(Path(folder), Path(within)))
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], within: str | Path | None = None) -> None:
     """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`.
 
     The directory is fsynced after the rename too: without that, a power cut can lose the
@@ -22,35 +177,52 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     A process killed mid-write leaves its temp file (see `temp_files`). An OSError names `path`,
     not the temp file, and never no file (EFBIG from a zip writer names none), so the one-line
     error says which file could not be written.
+
+    The rename replaces whatever is at `path` (a link there is replaced, never written through). The
+    temp file is created new (O_EXCL, never a link) with mode 0666 less the umask, like any tool's
+    file (mkstemp's 0600 kept a group from reading runs). With `within` (a run's folder), `path` must
+    lie under it and no folder from `within` down may be a link (`_open_folder`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
+    dir_fd, tmp_name = None, None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_directory(path.parent)
+        dir_fd = _open_folder(path.parent, None if within is None else Path(within))
+        tmp_name = _create_temp(path, dir_fd)
+        write(path.parent / tmp_name)
+        fd = open_regular(path.parent / tmp_name)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        tmp_name = None
+        os.fsync(dir_fd)
+    except UnsafeFileError:
+        raise
     except OSError as e:
-        if e.filename is None or Path(e.filename).parent == path.parent:  # none, or our temp file's
+        # None, our temp file's, or a name relative to dir_fd (creating, renaming): all are about `path`
+        if e.filename is None or Path(e.filename).parent in (path.parent, Path(".")):
             raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     finally:
-        if tmp is not None:
+        if tmp_name is not None:
             with contextlib.suppress(OSError):  # a read-only directory: keep the error that matters
-                tmp.unlink(missing_ok=True)
+                os.unlink(tmp_name, dir_fd=dir_fd)
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _create_temp(path: Path, dir_fd: int) -> str:
+    """Create a new, empty temp file for `path` in the folder `dir_fd`; its name (see `temp_files`)."""
+    for _ in range(100):
+        name = f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | os.O_CLOEXEC, 0o666,
+                             dir_fd=dir_fd))
+            return name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temp file name", str(path))
 
 
 def temp_files(directory: str | Path, stem: str = "*") -> list[Path]:
@@ -62,12 +234,12 @@ def temp_files(directory: str | Path, stem: str = "*") -> list[Path]:
     return sorted(Path(directory).glob(f".{stem}.*.tmp*"))
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def atomic_write_bytes(path: str | Path, data: bytes, within: str | Path | None = None) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), within)
 
 
-def atomic_write_json(path: str | Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: str | Path, value: Any, within: str | Path | None = None) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), within)
 
 
 def cache_dir() -> Path:
@@ -87,8 +259,8 @@ def same_path(a: str | Path, b: str | Path) -> bool:
 
 
 def read_json(path: str | Path, default: Any = None) -> Any:
-    """The JSON in `path`, or `default` when it is missing or unreadable."""
+    """The JSON in `path`, or `default` when it is missing, unreadable or not a regular file (a link, a FIFO)."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_text(path))
     except (OSError, ValueError):
         return default

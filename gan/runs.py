@@ -2,7 +2,13 @@
 
 The trainer holds an exclusive `flock` on `run.lock` for as long as it lives. The kernel drops
 that lock when the process dies, however it dies, so "is anyone training this run?" is
-answered by the lock, never by a pid that may have been reused.
+answered by the lock, never by a pid that may have been reused. The lock names its holder by pid
+and start time, so Stop signals the trainer and never a process that got its pid later.
+
+No run file is trusted: whoever can write in a run folder may leave a link or a FIFO there. Run
+files are read without following links or blocking (`gan.files.open_regular`), written only inside
+the real run folder (`Run.write_bytes` and friends), and the trainer refuses a run whose entries
+are not what they should be (`Run.check_entries`) before it touches any of them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import fcntl
 import io
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -23,9 +30,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gan.config import TrainConfig
-from gan.files import REPO_ROOT, atomic_write_bytes, atomic_write_json, read_json, temp_files
+from gan.errors import ConfigError
+from gan.files import (
+    REPO_ROOT,
+    UnsafeFileError,
+    append_bytes,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    make_folder,
+    open_regular,
+    read_bytes,
+    read_json,
+    read_text,
+    temp_files,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
 RUNNING, STOPPED, FINISHED, FAILED, CRASHED = "running", "stopped", "finished", "failed", "stopped unexpectedly"
@@ -147,6 +170,54 @@ class Run:
     def exists(self) -> bool:
         return self.config_path.is_file()
 
+    # --- writing inside the run folder, and only there ---------------------------------------------
+    def write(self, path: str | Path, write: Callable[[Path], None]) -> None:
+        """`gan.files.atomic_write` of a file of this run: never into a link to somewhere else.
+
+        The run folder and every folder down to `path` must be real folders (UnsafeFileError otherwise):
+        a `samples/` that links elsewhere would put the grids there.
+        """
+        atomic_write(path, write, within=self.path)
+
+    def write_bytes(self, path: str | Path, data: bytes) -> None:
+        atomic_write_bytes(path, data, within=self.path)
+
+    def write_json(self, path: str | Path, value: Any) -> None:
+        atomic_write_json(path, value, within=self.path)
+
+    def _append(self, path: Path, data: bytes) -> None:
+        """Append to a file of this run whole or not at all (gan.files.append_bytes), in the real run folder."""
+        make_folder(self.path, self.path)
+        append_bytes(path, data)
+
+    def check_entries(self) -> None:
+        """RunError (one line naming it) when an entry of the run is not what the trainer writes there: a link,
+        a FIFO or a device where a file belongs, a link or a file where a folder belongs.
+
+        The trainer calls it before it reads or writes anything of a run, so a linked `run.lock` is not
+        overwritten, a FIFO `ckpt/latest.npz` does not hang a resume, and a linked `samples/` gets no grid.
+        """
+        self.check_not_a_link()
+        for folder in (self.path / sub for sub in RUN_FOLDERS):
+            mode = _lstat_mode(folder)
+            if mode is not None and not stat.S_ISDIR(mode):
+                raise RunError(str(UnsafeFileError(folder, _what(mode, folder=True))))
+        for path in self.files():
+            mode = _lstat_mode(path)
+            if mode is not None and not stat.S_ISREG(mode):
+                raise RunError(str(UnsafeFileError(path, _what(mode))))
+
+    def check_not_a_link(self) -> None:
+        """RunError when the run folder itself is a symbolic link: its files would be written where it points."""
+        if _is_link(self.path):
+            raise RunError(f"{self.path} is a symbolic link: a run folder must be a real folder, not a link to one")
+
+    def files(self) -> list[Path]:
+        """The files the run folder holds by name (docs/ARCHITECTURE.md), present or not."""
+        return [self.launch_path, self.config_path, self.classes_path, self.holdout_path, self.status_path,
+                self.checkpoint_path, self.lock_path, self.log_path, self.metrics_path, self.evals_path,
+                self.best_path, self.generator_path, self.best_generator_path]
+
     def foreign_entries(self) -> list[str]:
         """Names in the folder that a new run could clobber: everything but LAUNCHER_FILES."""
         try:
@@ -173,6 +244,7 @@ class Run:
             raise RunError(f"--run-dir is too long ({len(text)} characters)")
         if any(len(os.fsencode(part)) > 255 for part in self.path.parts):
             raise RunError("--run-dir has a folder name longer than 255 bytes")
+        self.check_not_a_link()
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"{self.path} is a file, not a folder")
         for folder in (self.path.absolute(), *self.path.absolute().parents):
@@ -184,7 +256,13 @@ class Run:
                 break
 
     def config(self) -> TrainConfig:
-        return TrainConfig.load(self.config_path)
+        """config.json, validated; ConfigError (one line naming it) when it is missing, unreadable, a link or a FIFO."""
+        try:
+            text = read_text(self.config_path)
+        except (OSError, UnicodeDecodeError) as e:
+            reason = str(e) if isinstance(e, UnsafeFileError) else f"cannot read {self.config_path}: {e.strerror or e}"
+            raise ConfigError(reason) from None
+        return TrainConfig.from_json(text)
 
     def class_names(self) -> list[str]:
         """classes.json's names; [] when it is missing or not a list of strings (it may be hand-edited)."""
@@ -214,9 +292,7 @@ class Run:
         was killed, say) is not the reason the run stopped this time.
         """
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, f.seek(0, 2) - 8192))
-                text = f.read().decode(errors="replace")
+            text = read_bytes(self.log_path, limit=8192).decode(errors="replace")
         except OSError:
             return None
         lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
@@ -233,7 +309,7 @@ class Run:
             raise TypeError(f"write_status() got unknown status fields: {', '.join(unknown)}")
         current = read_json(self.status_path, default={})
         current = current if isinstance(current, dict) else {}
-        atomic_write_json(self.status_path, {**current, **fields, "updated_at": time.time()})
+        self.write_json(self.status_path, {**current, **fields, "updated_at": time.time()})
 
     # --- one writer ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -244,8 +320,11 @@ class Run:
         flock for a few microseconds to test it; `patience` retries ride over such a probe, so
         a trainer starting at that instant is not turned away. A trainer holds it for hours.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            make_folder(self.path, self.path)
+            fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
+        except UnsafeFileError as e:  # a link to a user's file would get our pid written over it
+            raise RunError(str(e)) from None
         try:
             deadline = time.monotonic() + patience
             while True:
@@ -254,11 +333,12 @@ class Run:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        words = os.pread(fd, 64, 0).decode(errors="replace").split()
+                        holder = words[0] if words else "?"
                         raise RunLockedError(f"run {self.name} is already being trained (pid {holder})") from None
                     time.sleep(0.01)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.pwrite(fd, _lock_text(os.getpid()).encode(), 0)
             yield
         finally:
             os.close(fd)  # closing releases the flock
@@ -272,23 +352,43 @@ class Run:
         """
         stems = ("config", "classes", "status", "metrics", "generator")
         stale = [p for stem in stems for p in temp_files(self.path, stem)]
-        stale += temp_files(self.checkpoint_path.parent) + temp_files(self.samples_dir)
+        for folder in (self.checkpoint_path.parent, self.samples_dir):
+            if not _is_link(folder):  # never reach through a link to delete someone's files
+                stale += temp_files(folder)
         for path in stale:
             path.unlink(missing_ok=True)
         return stale
 
-    def lock_holder(self) -> int | None:
-        """The pid of the process holding the run's lock (a live trainer), or None."""
+    def lock_record(self) -> tuple[int, int | None] | None:
+        """(pid, start time) that run.lock names (`_lock_text`); None when it names nobody.
+
+        The start time is None for a lock written where /proc is not (or by an older trainer), and -1
+        for one that cannot be read as a start time (it then matches no process).
+        """
         try:
-            text = self.lock_path.read_text().strip()
+            words = read_bytes(self.lock_path, limit=None)[:256].decode(errors="replace").split()
         except OSError:
             return None
-        return int(text) if text.isdigit() and self.is_locked() else None
+        if not words or not words[0].isdigit():
+            return None
+        start = (int(words[1]) if words[1].isdigit() else -1) if len(words) > 1 else None
+        return int(words[0]), start
+
+    def lock_holder(self) -> int | None:
+        """The pid of the trainer holding the run's lock, or None.
+
+        Only while the lock is held, and only when the process with that pid is the one that wrote the
+        lock (the same start time): a pid reused since is somebody else's process.
+        """
+        record = self.lock_record()
+        if record is None or not self.is_locked() or not same_process(*record):
+            return None
+        return record[0]
 
     def is_locked(self) -> bool:
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except FileNotFoundError:  # never trained, or the run was deleted under us
+            fd = open_regular(self.lock_path)
+        except OSError:  # never trained, deleted under us, or not a lock of ours (a link, a FIFO)
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -300,22 +400,19 @@ class Run:
 
     # --- metrics ------------------------------------------------------------------------------
     def append_metrics(self, row: dict) -> None:
-        """Append one row; the header is written with the first. Append-only, one write call."""
-        new = not self.metrics_path.exists() or self.metrics_path.stat().st_size == 0
+        """Append one row; the header is written with the first. Append-only, whole or not at all."""
+        new = _is_empty(self.metrics_path)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "time" else v) for k, v in row.items()})
-        with open(self.metrics_path, "a") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        self._append(self.metrics_path, buffer.getvalue().encode())
 
     def metric_rows(self) -> list[dict]:
         """Complete rows of metrics.csv; a torn last line (a write cut by a crash) is dropped."""
         try:
-            text = self.metrics_path.read_text()
+            text = read_text(self.metrics_path)
         except OSError:
             return []
         lines = text.splitlines(keepends=True)
@@ -331,21 +428,33 @@ class Run:
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_bytes(self.metrics_path, buffer.getvalue().encode())
+        self.write_bytes(self.metrics_path, buffer.getvalue().encode())
 
-    def metrics(self):
-        """metrics.csv as a pandas DataFrame of numbers (empty when there are none yet)."""
+    def metrics(self) -> pd.DataFrame:
+        """metrics.csv as a pandas DataFrame of numbers (empty when there are none yet).
+
+        The live view rereads it every few seconds while it grows by a row per log interval: pandas'
+        C parser reads 200,000 rows in ~0.1 s (csv.DictReader took 2 s). A file it cannot read as clean
+        numbers (a torn or odd row, a foreign layout) is read row by row as `metric_rows` reads it.
+        """
         import pandas as pd
 
-        frame = pd.DataFrame(self.metric_rows(), columns=list(METRIC_COLUMNS))
-        return frame.apply(pd.to_numeric, errors="coerce")
+        try:
+            data = read_bytes(self.metrics_path)
+        except OSError:
+            data = b""
+        frame = _clean_metrics(data[:data.rfind(b"\n") + 1])
+        if frame is None:
+            frame = pd.DataFrame(self.metric_rows(), columns=list(METRIC_COLUMNS)).apply(pd.to_numeric,
+                                                                                          errors="coerce")
+        return frame
 
     # --- evals.csv: scores, one row each, and a `<metric>_floor` row beside each score that has a floor ---
     def append_evals(self, step: int, scores: Sequence[Score]) -> None:
         """Append `scores` (header once), in one write: a reader never sees half a measurement."""
         import math
 
-        new = not self.evals_path.exists() or self.evals_path.stat().st_size == 0
+        new = _is_empty(self.evals_path)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         if new:
@@ -355,11 +464,7 @@ class Run:
             writer.writerow([step, s.metric, f"{s.value:.6g}", s.n, s.reference, s.extractor, now])
             if math.isfinite(s.floor):
                 writer.writerow([step, f"{s.metric}_floor", f"{s.floor:.6g}", s.n, s.reference, s.extractor, now])
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.evals_path, "a") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        self._append(self.evals_path, buffer.getvalue().encode())
 
     def evals(self) -> pd.DataFrame:
         """evals.csv with numeric step/value/n/time; empty (with its columns) when there is none.
@@ -371,7 +476,7 @@ class Run:
 
         empty = pd.DataFrame(columns=list(EVAL_COLUMNS))
         try:
-            text = self.evals_path.read_text()
+            text = read_text(self.evals_path)
         except (OSError, UnicodeDecodeError):
             return empty
         text = text[:text.rfind("\n") + 1]  # whole lines only
@@ -393,7 +498,67 @@ class Run:
         return self.samples_dir / f"epoch_{epoch:04d}.png"
 
     def sample_grids(self) -> list[Path]:
-        return sorted(self.samples_dir.glob("epoch_*.png"), key=grid_epoch)
+        """The grids, by epoch: regular files in a real samples/ folder only (a link is nobody's grid)."""
+        if _is_link(self.samples_dir):
+            return []
+        return sorted((p for p in self.samples_dir.glob("epoch_*.png") if _lstat_mode(p) is not None
+                       and stat.S_ISREG(_lstat_mode(p))), key=grid_epoch)
+
+
+RUN_FOLDERS = ("ckpt", "samples", "best")  # the folders inside a run (docs/ARCHITECTURE.md)
+
+
+def _lstat_mode(path: Path) -> int | None:
+    """The mode of what is at `path` itself (a link is not followed); None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return None
+
+
+def _is_link(path: Path) -> bool:
+    """Whether `path` is a symbolic link (False when nothing, or nothing reachable, is there)."""
+    mode = _lstat_mode(path)
+    return mode is not None and stat.S_ISLNK(mode)
+
+
+def _what(mode: int, folder: bool = False) -> str:
+    """What a wrong entry is, in words: "a symbolic link", "a FIFO", "not a folder"..."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if folder:
+        return "not a folder"
+    return {stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket"}.get(
+        stat.S_IFMT(mode), "not a regular file")
+
+
+def _is_empty(path: Path) -> bool:
+    """Whether an append-only file has nothing yet (so the header goes first); links count as missing."""
+    try:
+        return os.lstat(path).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _clean_metrics(data: bytes) -> pd.DataFrame | None:
+    """metrics.csv's whole lines as numbers, read by pandas' C parser; None unless every row is clean:
+    every field a number, every step a whole number >= 0 (what `append_metrics` writes), so that the
+    result is exactly what reading row by row would give."""
+    import pandas as pd
+
+    if not data.strip() or data.startswith(b"\xef\xbb\xbf"):  # a BOM: pandas drops it, csv keeps it in `step`
+        return None
+    try:
+        frame = pd.read_csv(io.BytesIO(data), engine="c", index_col=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):  # EmptyDataError is a ValueError
+        return None
+    if "step" not in frame or frame.empty or frame.isna().any().any() or len(set(frame.columns)) != len(frame.columns):
+        return None
+    if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in frame.dtypes):
+        return None
+    if not pd.api.types.is_integer_dtype(frame["step"]) or frame["step"].min() < 0:
+        return None
+    return frame.reindex(columns=list(METRIC_COLUMNS))
 
 
 def grid_epoch(path: str | Path) -> int:
@@ -421,14 +586,20 @@ def list_runs(root: str | Path) -> list[Run]:
 
 
 def delete_run(run: Run) -> None:
-    """Remove a run folder and everything in it; RunLockedError while a trainer holds it."""
+    """Remove a run folder and everything in it; RunLockedError while a trainer holds it.
+
+    A run folder that is a symbolic link is removed as a link: what it points to is left alone.
+    """
     import shutil
 
+    if _is_link(run.path):  # a link to a run (or anything): remove the link, never what it points to
+        run.path.unlink()
+        return
     if run.is_locked():
         raise RunLockedError(f"run {run.name} is being trained: stop it before deleting it")
     if not any((run.path / m).is_file() for m in RUN_MARKERS):
         raise RunError(f"{run.path} is not a run folder")
-    shutil.rmtree(run.path)
+    shutil.rmtree(run.path)  # links inside are removed, not followed
 
 
 def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -440,8 +611,12 @@ def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str]
     run = Run(run_dir)
     if run.is_locked():
         raise RunLockedError(f"run {run.name} is already being trained")
-    run.path.mkdir(parents=True, exist_ok=True)
-    with open(run.log_path, "ab") as log:
+    try:
+        make_folder(run.path, run.path)
+        fd = open_regular(run.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # never a link's target
+    except UnsafeFileError as e:
+        raise RunError(str(e)) from None
+    with os.fdopen(fd, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "gan", "train", "--run-dir", str(run.path), *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -453,15 +628,70 @@ def start_training(run_dir: str | Path, args: Sequence[str], env: dict[str, str]
 def stop_training(run: Run) -> bool:
     """Ask the trainer to checkpoint and exit (SIGTERM). False when nothing was running.
 
-    Only the process that holds the run's lock is signalled: the pid in status.json may have
-    been reused by another process since, and the lock file names its holder, which the kernel
-    vouches for while the flock is held.
+    Only the trainer is signalled: the process that run.lock names, while the lock is held, and only
+    if it started when the lock says (its pid may belong to another process by now: the trainer died
+    and a child that inherited its lock still holds it, say). The pid in status.json is never used.
     """
-    holder = run.lock_holder()
-    if holder is None:
+    record = run.lock_record()
+    if record is None or not run.is_locked():
         return False
+    return _terminate(*record)
+
+
+def _lock_text(pid: int) -> str:
+    """What run.lock says about its holder: "<pid> <start time>", or just "<pid>" where /proc is not."""
+    start = process_start(pid)
+    return f"{pid}" if start is None else f"{pid} {start}"
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat); None when it
+    is gone or there is no /proc (not Linux). With the pid, it names one process for good: a pid is
+    reused, a (pid, start time) pair is not."""
     try:
-        os.kill(holder, signal.SIGTERM)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 1:].split()  # the name (field 2) may hold spaces and parentheses
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None  # fields[0] is field 3
+
+
+def same_process(pid: int, start: int | None) -> bool:
+    """Whether process `pid` is the one that started at `start` (`process_start`).
+
+    Where /proc tells start times, a lock without one (written by an older trainer) names nobody for
+    sure, so it is not trusted; where it does not (not Linux), the pid is all there is to go by.
+    """
+    now = process_start(pid)
+    if now is None:
+        return start is None and not os.path.isdir("/proc/self")
+    return now == start
+
+
+def _terminate(pid: int, start: int | None) -> bool:
+    """SIGTERM to process `pid` if it is still the one that started at `start`; False otherwise.
+
+    On Linux the process is pinned with a pidfd before its start time is checked, so it cannot exit
+    and have its pid reused between the check and the signal.
+    """
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return False
+    except (AttributeError, OSError):  # not Linux, or a kernel before 5.3: check, then kill
+        pidfd = None
+    try:
+        if not same_process(pid, start):
+            return False
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return True

@@ -21,7 +21,7 @@ import numpy as np
 
 from gan.config import TrainConfig
 from gan.errors import first_line
-from gan.files import atomic_write, atomic_write_bytes, atomic_write_json, read_json
+from gan.files import make_folder, read_json
 from gan.runs import FAILED, FINISHED, RUNNING, STOPPED, Run, RunError
 
 log = logging.getLogger("gan.trainer")
@@ -49,6 +49,14 @@ class _StopFlag:
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def _saved_config(run: Run) -> TrainConfig | None:
+    """The config the run was started (or last resumed) with, or None when it cannot be read."""
+    try:
+        return run.config()
+    except (OSError, ValueError):
+        return None
 
 
 def epoch_order(epoch: int, n: int, per_step: int, seed: int) -> np.ndarray:
@@ -90,7 +98,9 @@ class Trainer:
             data, self.held = holdout_split(data, config.holdout, config.seed)
         if processes.index > 0:
             return self._train(data, resume, processes, writer=False)
+        self.run.check_entries()  # a link or FIFO in the run: refused before even run.lock is touched
         with self.run.lock():
+            self.run.check_entries()  # and again now that nobody else may change the run
             self.run.remove_stale_temp_files()  # left by a trainer killed mid-write
             try:
                 return self._train(data, resume, processes, writer=True)
@@ -120,12 +130,12 @@ class Trainer:
 
         config, run = self.config, self.run
         replicas = replicas_for(config, processes=processes)  # one device unless --distribute; gan/distribute.py
-        found = self._open_run(data, resume, replicas, writer)
+        steps_per_epoch = max(1, len(data.images) // (config.d_steps * config.batch_size))
+        total = config.steps or config.epochs * steps_per_epoch
+        found = self._open_run(data, resume, replicas, writer, first_save=min(steps_per_epoch, total))
         if config.mixed_precision:
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
         keras.utils.set_random_seed(config.seed)
-        steps_per_epoch = max(1, len(data.images) // (config.d_steps * config.batch_size))
-        total = config.steps or config.epochs * steps_per_epoch
         with replicas.scope():
             gan = GAN(config, data.num_classes, total_steps=total)
         step = 0
@@ -144,7 +154,7 @@ class Trainer:
             run.write_status(state=state, step=step, pid=None, finished_at=time.time())
         return state, step
 
-    def _open_run(self, data, resume: bool, replicas, writer: bool) -> bool:
+    def _open_run(self, data, resume: bool, replicas, writer: bool, first_save: int) -> bool:
         """Refuse what would lose a user's work, write config.json, classes.json and holdout.json for a
         new run; returns whether there is a checkpoint to resume from.
 
@@ -159,6 +169,11 @@ class Trainer:
         if resume and not replicas.any_process(found) and replicas.any_process(saved):
             raise RunError(f"cannot resume {run.path}: its checkpoint is missing, and starting again would "
                            "overwrite its trained generator; train a new run in a new folder")
+        trained = self._checkpointed_step(first_save) if resume else None
+        if resume and not replicas.any_process(found) and replicas.any_process(trained is not None):
+            raise RunError(f"cannot resume {run.path}: ckpt/latest.npz and generator.keras are missing, though it "
+                           f"trained to step {trained if trained is not None else '?'}; starting again at step 0 "
+                           "would rewrite its history: train a new run in a new folder")
         if resume and not found:
             log.info("%s stopped before its first checkpoint: starting it from step 0", run.name)
         if resume and replicas.any_process(found) and replicas.any_process(not found):
@@ -169,12 +184,33 @@ class Trainer:
             if resume and found and run.held_out() != held:
                 raise RunError(f"the data of {run.name} changed since it started: its held-out images differ")
             if writer and not (resume and found):
-                atomic_write_json(run.holdout_path, {"count": len(held), "of": len(data.images) + len(held),
+                run.write_json(run.holdout_path, {"count": len(held), "of": len(data.images) + len(held),
                                                      "source": config.data, "seed": config.seed, "indices": held})
         if writer:
-            atomic_write_bytes(run.config_path, config.to_json().encode())
-            atomic_write_json(run.classes_path, list(data.class_names))
+            run.write_bytes(run.config_path, config.to_json().encode())
+            run.write_json(run.classes_path, list(data.class_names))
         return found
+
+    def _checkpointed_step(self, first_save: int) -> int | None:
+        """The step the run's records reach when they show it was checkpointed since (so a missing checkpoint
+        was deleted, not never written), else None.
+
+        A trainer killed before its first checkpoint leaves status "running" and metric rows up to the step
+        it reached, at most `first_save` (the first epoch end, the end of the run, or checkpoint_every under
+        the old settings or the new); restarting it redoes those steps and loses nothing. Records past that,
+        or a run that ended cleanly (it saves before it says "finished" or "stopped"), mean work to lose.
+        """
+        run = self.run
+        configs = (self.config, _saved_config(run))
+        saves = [first_save, *(c.checkpoint_every for c in configs if c is not None and c.checkpoint_every)]
+        status = read_json(run.status_path, default=None)
+        status = status if isinstance(status, dict) else {}
+        steps = [int(r["step"]) for r in run.metric_rows()]
+        step = status.get("step") if isinstance(status.get("step"), int) else 0
+        reached = max([step, *steps])
+        if reached > min(saves) or (reached > 0 and status.get("state") in (FINISHED, STOPPED)):
+            return reached
+        return None
 
     def _evaluate(self, sampler, data, step: int, writer: bool) -> None:
         """A cheap in-training score for the live charts (gan.metrics.live_score), appended to evals.csv;
@@ -198,8 +234,8 @@ class Trainer:
         metric = self.config.eval_metric
         if isinstance(best, dict) and best.get("metric") == metric and best.get("value", 1e99) <= value:
             return
-        atomic_write(self.run.best_generator_path, lambda tmp: sampler.save(tmp))
-        atomic_write_json(self.run.best_path, {"step": step, "metric": self.config.eval_metric, "value": value})
+        self.run.write(self.run.best_generator_path, lambda tmp: sampler.save(tmp))
+        self.run.write_json(self.run.best_path, {"step": step, "metric": self.config.eval_metric, "value": value})
         log.info("step %d: best %s so far (%.3f), kept in %s", step, self.config.eval_metric, value,
                  self.run.best_generator_path.parent.name)
 
@@ -311,13 +347,14 @@ class _Loop:
         self.saved_step, self.saved = self.step, True
         sampler = self.sampler()
         if self.writer:
+            make_folder(self.run.checkpoint_path.parent, self.run.path)  # ckpt/ is a real folder of the run
             save_checkpoint(self.run.checkpoint_path, self.gan.variables, {"step": self.step})  # config.json: the rest
-            atomic_write(self.run.generator_path, lambda tmp: sampler.save(tmp))
+            self.run.write(self.run.generator_path, lambda tmp: sampler.save(tmp))
 
     def save_grid(self, epoch: int) -> None:
         """The fixed-noise grid of this epoch: the same latents all run long, one column per class."""
-        from gan.sampling import generate, make_grid, save_png
+        from gan.sampling import generate, make_grid, png_bytes
 
         images = generate(self.sampler(), self.fixed_z, self.fixed_labels if self.gan.num_classes else None)
         if self.writer:
-            save_png(self.run.grid_path(epoch), make_grid(images, self.grid_columns))
+            self.run.write_bytes(self.run.grid_path(epoch), png_bytes(make_grid(images, self.grid_columns)))

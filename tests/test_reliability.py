@@ -140,7 +140,7 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
         # A dead trainer is never "running", and its stale lock does not hold anyone out.
         assert read_json(run.status_path)["state"] == RUNNING
         assert run.status().state == CRASHED
-        assert run.lock_path.read_text() == str(proc.pid) and not run.is_locked()
+        assert run.lock_record()[0] == proc.pid and not run.is_locked()
 
         previous = ckpt_step
         ckpt_step, steps = check_run_directory(run)
@@ -188,15 +188,14 @@ class DiskFull:
                  kind: str = "atomic"):
         import gan.files
         import gan.runs
-        import gan.trainer
 
         self.fail_on, self.stays_full, self.target, self.kind = fail_on, stays_full, target, kind
         self.savez_calls, self.full, self.fired = 0, False, False
-        self._savez, self._atomic_write = np.savez, gan.files.atomic_write
+        self._savez, self._atomic_write, self._append = np.savez, gan.files.atomic_write, gan.runs.append_bytes
         monkeypatch.setattr(np, "savez", self.savez)
         monkeypatch.setattr(gan.files, "atomic_write", self.atomic_write)  # behind atomic_write_bytes/json
-        monkeypatch.setattr(gan.trainer, "atomic_write", self.atomic_write)  # generator.keras
-        monkeypatch.setattr(gan.runs, "open", self.open, raising=False)  # metrics.csv appends
+        monkeypatch.setattr(gan.runs, "atomic_write", self.atomic_write)  # generator.keras (Run.write)
+        monkeypatch.setattr(gan.runs, "append_bytes", self.append)  # metrics.csv appends
 
     @staticmethod
     def error(path) -> OSError:
@@ -214,15 +213,15 @@ class DiskFull:
         self.full = self.fired = True
         raise self.error(file.name)
 
-    def atomic_write(self, path, write):
+    def atomic_write(self, path, write, within=None):
         if (self.full and self.stays_full) or self._hit(path, "atomic"):
             raise self.error(path)
-        return self._atomic_write(path, write)
+        return self._atomic_write(path, write, within)
 
-    def open(self, path, mode="r", *args, **kwargs):
-        if "a" in mode and self._hit(path, "append"):
+    def append(self, path, data):
+        if self._hit(path, "append"):
             raise self.error(path)
-        return open(path, mode, *args, **kwargs)
+        return self._append(path, data)
 
     def _hit(self, path, kind: str) -> bool:
         if self.fired or kind != self.kind or Path(path).name != self.target:
@@ -459,10 +458,10 @@ def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tin
         assert snapshot(run.path) == before
         assert run.status().state == RUNNING  # the holder is alive: its run is running
     # The holder died without unlocking: the kernel dropped its flock, so the lock is not stale.
-    assert run.lock_path.read_text() == str(holder.pid)
+    assert run.lock_record()[0] == holder.pid
     assert not run.is_locked() and run.status().state == CRASHED
     with run.lock():
-        assert run.lock_path.read_text() == str(os.getpid())
+        assert run.lock_record()[0] == os.getpid()
 
 
 def _probe_lock(path: str, seconds: float) -> None:

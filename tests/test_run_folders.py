@@ -111,14 +111,39 @@ def test_resume_without_a_checkpoint_refuses_and_keeps_the_trained_generator(tmp
     assert snapshot(run_dir) == before
 
 
-def test_resume_of_a_run_that_saved_nothing_yet_starts_it_from_the_beginning(tmp_path, data):
-    """Killed before its first checkpoint: no generator, nothing to lose, so resume trains it from step 0."""
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_the_beginning(tmp_path, data):
+    """Killed at step 1, before the first checkpoint (step 2): nothing saved, one step of history to redo."""
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
-    for saved in (Run(run_dir).checkpoint_path, Run(run_dir).generator_path):
+    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY,
+                 "--log-every", "1"]) == 0
+    run = Run(run_dir)  # what a SIGKILL at step 1 leaves: one metrics row, status "running", nothing saved
+    run.truncate_metrics(1)
+    run.write_status(state=RUNNING, step=1)
+    for saved in (run.checkpoint_path, run.generator_path, *run.sample_grids()):
         saved.unlink()
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "2", "--quiet"]) == 0
-    assert Run(run_dir).status().step == 2 and Run(run_dir).generator_path.is_file()
+    assert run.status().step == 2 and run.generator_path.is_file()
+    assert [int(r["step"]) for r in run.metric_rows()] == [1, 2]
+
+
+@pytest.mark.parametrize("state", [FINISHED, RUNNING])
+def test_resume_after_checkpoint_and_generator_were_deleted_refuses_and_keeps_the_history(tmp_path, data, capsys,
+                                                                                          state):
+    """The records say a checkpoint was written (the run finished, or logged past its first checkpoint), so
+    restarting at step 0 would rewrite its history: exit 2 naming what is missing (before: exit 0, step 0)."""
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--steps", "4", "--checkpoint-every", "2", "--run-dir",
+                 str(run_dir), *TINY, "--log-every", "1"]) == 0
+    run = Run(run_dir)
+    run.write_status(state=state)  # RUNNING: killed at step 4, after checkpoints at 2 and 4
+    shutil.rmtree(run.checkpoint_path.parent)
+    run.generator_path.unlink()
+    before = snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "6", "--quiet"]) == 2
+    line = one_error_line(capsys)
+    assert "ckpt/latest.npz" in line and "generator.keras" in line and "step 4" in line, line
+    assert snapshot(run_dir) == before
 
 
 @pytest.mark.parametrize("flags", [["--data", "/no/such/data"], ["--g-lr", "0.01"], ["--preset", "seed"],
