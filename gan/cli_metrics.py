@@ -15,6 +15,7 @@ from pathlib import Path
 from gan.config import Spec, spec_of
 
 log = logging.getLogger("gan.metrics")
+CLASSIFIER_FILES = ("classifier.keras", "classifier.json")  # what train-classifier writes into --out
 MAX_EVAL_SAMPLES = 100_000  # generated images one metric may take (FID's custom is 50,000)
 
 
@@ -32,7 +33,61 @@ def add_evaluate(sub) -> None:
                    help=f"generated samples per metric (overrides the count in the name; 2 to {MAX_EVAL_SAMPLES:,})")
     p.add_argument("--data", help="reference data source (default: the run's training data)")
     p.add_argument("--seed", type=spec_of("seed").parse, default=0)
+    p.add_argument("--update-shipped", action="store_true",
+                   help="append to a shipped model's own evals.csv (maintainers refreshing its scores); by default "
+                        f"a model under checkpoints/ is never written to, its scores go to <runs>/{SHIPPED_SCORES}/")
     p.set_defaults(run=_evaluate)
+
+
+SHIPPED_SCORES = ".shipped-scores"  # under the runs folder; a dot folder, so gan.runs.list_runs does not list it
+
+
+def shipped_roots() -> list[Path]:
+    """Folders of shipped models: the project's checkpoints/, and $GAN_CHECKPOINTS_DIR (the app's, when set)."""
+    import os
+
+    from gan.files import REPO_ROOT
+
+    roots = [REPO_ROOT / "checkpoints"]
+    if os.environ.get("GAN_CHECKPOINTS_DIR"):
+        roots.append(Path(os.environ["GAN_CHECKPOINTS_DIR"]))
+    return [root.resolve() for root in roots]
+
+
+def is_shipped(path: str | Path) -> bool:
+    """Whether `path` lies in a shipped model folder: tracked files that the CLI and the app must not change."""
+    path = Path(path).resolve()
+    return any(path.is_relative_to(root) for root in shipped_roots())
+
+
+def scores_run(run):
+    """The run folder whose evals.csv receives `run`'s new scores: the run itself, or for a shipped model
+    `<runs>/.shipped-scores/<name>` (a git checkout must not show the shipped folder modified, and it may be
+    read-only). gan.runs.Run gives the same evals() for both, so the app can read the two and show them together.
+    """
+    from gan.runs import Run, runs_root
+
+    return Run(runs_root() / SHIPPED_SCORES / run.name) if is_shipped(run.path) else run
+
+
+def without_negative_zero(results: list) -> list:
+    """`-0.0` is 0 to a reader: `x + 0.0` turns -0.0 into 0.0 and leaves every other number (and nan) alone."""
+    import dataclasses
+
+    return [dataclasses.replace(r, value=r.value + 0.0, floor=r.floor + 0.0) for r in results]
+
+
+def skipped_lines(names: list[str], results: list, conditional: bool) -> list[str]:
+    """`<metric>  skipped: <why>` for each asked-for metric that gave no row of its own (`<metric>`, `<metric>_*`).
+
+    gan.metrics skips label metrics for an unconditional generator (and class_acc gives only its coverage
+    row there); without a line the user cannot tell a skipped metric from a forgotten one.
+    """
+    def scored(name: str) -> bool:  # pr_cifar10k gives pr_cifar10k_precision and _recall: its own rows too
+        return any(r.metric == name or r.metric.startswith(f"{name}_") for r in results)
+
+    why = "unconditional" if not conditional else "no result"
+    return [f"{name}  skipped: {why}" for name in names if not scored(name)]
 
 
 def _evaluate(args) -> int:
@@ -49,12 +104,17 @@ def _evaluate(args) -> int:
         raise CliError(f"{run.path} is not a run directory (no config.json)")
     if not run.generator_path.is_file():
         raise CliError(f"no generator in {run.path}: train it first")
+    target = run if args.update_shipped else scores_run(run)
+    conditional = bool(run.config().conditional)  # before minutes of scoring: a bad config.json fails first
     try:
-        results = metrics.evaluate_run(run, names, n=args.n, data=args.data, seed=args.seed)
+        results = without_negative_zero(metrics.evaluate_run(run, names, n=args.n, data=args.data, seed=args.seed))
     except metrics.MetricError as e:
         raise CliError(str(e)) from None
-    print(metrics.format_table(results), flush=True)  # first: a failed save must not lose minutes of work
-    run.append_evals(run.status().step or 0, results)
+    lines = [metrics.format_table(results), *skipped_lines(names, results, conditional)]
+    print("\n".join(lines), flush=True)  # first: a failed save must not lose minutes of work
+    target.append_evals(run.status().step or 0, results)
+    if target is not run:
+        print(f"{run.name} is a shipped model: scores appended to {target.evals_path}")
     return 0
 
 
@@ -71,6 +131,7 @@ def add_train_classifier(sub) -> None:
     p.add_argument("--limit", type=spec_of("limit").parse, help="use at most this many images")
     p.add_argument("--max-steps", type=spec_of("steps").parse, help="cap on steps per epoch (smoke tests)")
     p.add_argument("--seed", type=spec_of("seed").parse, default=0)
+    p.add_argument("--force", action="store_true", help="replace a classifier already in --out")
     p.set_defaults(run=_train_classifier)
 
 
@@ -79,6 +140,10 @@ def _train_classifier(args) -> int:
     from gan.errors import CliError
     from gan.metrics.classifier import train_classifier
 
+    existing = [Path(args.out) / name for name in CLASSIFIER_FILES if (Path(args.out) / name).exists()]
+    if existing and not args.force:  # before minutes of loading: the shipped one defines every fd_cifar score
+        raise CliError(f"{args.out} already holds a classifier ({existing[0].name}); give another --out, "
+                       "or --force to replace it")
     start = time.perf_counter()
     data = load_dataset(args.data, limit=args.limit, seed=args.seed)
     if data.num_classes < 2 or len(data.images) < 4:
