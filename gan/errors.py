@@ -17,3 +17,7 @@ class CliError(Exception):
 
 class ConfigError(ValueError):
     """An invalid setting; str(e) is one line meant for the user."""
+
+
+class ExtractorError(ValueError):
+    """A feature extractor that cannot be used here; str(e) is one line saying how to fix it."""

@@ -179,7 +179,13 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
         started = time.perf_counter()
         what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
         with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
-            results = scores.evaluate(run, names, n, save=refusal is None, data=source)
+            bar = st.empty()
+
+            def progress(done: int, total: int, what: str) -> None:  # Inception: minutes per 1,000 images
+                bar.progress(done / max(total, 1), text=f"{what}: {done:,} of {total:,} images")
+
+            results = scores.evaluate(run, names, n, save=refusal is None, data=source, on_progress=progress)
+            bar.empty()
         seconds = time.perf_counter() - started
     except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
         st.error(f"Could not evaluate: {messages.friendly_message(e)}", icon=":material/error:")

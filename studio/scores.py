@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,7 +83,7 @@ def training_value(run: Run) -> list[str]:
 
 EXTRACTOR_WORDS = {
     "cifar": "features of the project's CIFAR-10 classifier",
-    "inception": "Keras InceptionV3 features (close to, not equal to, published FIDs)",
+    "inception": "the FID Inception network papers use (TF Inception-v3, StyleGAN2-ADA's resize)",
     "pixels": "raw pixels",
     "small-resnet": "a small ResNet trained from scratch on the samples, tested on real images",
 }
@@ -309,26 +310,45 @@ print(json.dumps([dataclasses.asdict(r) for r in results]))
 """
 
 
-def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | None = None) -> list:
+def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | None = None,
+             on_progress: Callable[[int, int, str], None] | None = None) -> list:
     """gan.metrics.evaluate_run (sampling, reference statistics, scores, floors), appended to evals.csv
     only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when it fails.
 
-    It runs in a worker process: the classifier, the samples and TensorFlow's buffers for them (about
-    600 MB) go back to the system when it ends, so the server stays small however many people evaluate.
+    It runs in a worker process: the classifier (or Inception), the samples and their buffers go back to the
+    system when it ends, so the server stays small however many people evaluate. Slow extractors (Inception:
+    minutes per thousand images on a CPU) report `progress <done> <total> <what>` lines on the worker's
+    stderr, passed on to `on_progress(done, total, what)`.
     """
     import json
     import subprocess
     import sys
+    import tempfile
 
     from gan import metrics
     from gan.files import REPO_ROOT
+    from gan.metrics.fid_inception import PROGRESS_ENV
 
-    done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps([str(run.path), list(names), n, data])],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise metrics.MetricError(lines[-1] if lines else f"the evaluation stopped (exit code {done.returncode})")
-    results = [metrics.Result(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+    env = {**os.environ, PROGRESS_ENV: "lines"}
+    with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: the worker never blocks on a full stdout
+        worker = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps([str(run.path), list(names), n, data])],
+                                  stdout=out, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env)
+        other = []
+        for line in worker.stderr:
+            match = PROGRESS.match(line)
+            if match and on_progress is not None:
+                on_progress(int(match["done"]), int(match["total"]), match["what"])
+            elif not match and line.strip():
+                other = [*other[-20:], line.strip()]
+        returncode = worker.wait()
+        out.seek(0)
+        output = out.read()
+    if returncode != 0:
+        raise metrics.MetricError(other[-1] if other else f"the evaluation stopped (exit code {returncode})")
+    results = [metrics.Result(**row) for row in json.loads(output.strip().splitlines()[-1])]
     if save:
         run.append_evals(run.status().step or 0, results)
     return results
+
+
+PROGRESS = re.compile(r"^progress (?P<done>\d+) (?P<total>\d+) (?P<what>.*)$")

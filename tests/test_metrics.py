@@ -218,20 +218,6 @@ def test_unknown_metric_exits_2_with_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "fid_bogus" in err
 
 
-def test_inception_without_weights_is_one_clear_error(monkeypatch, tmp_path):
-    from gan.metrics.extractors import ExtractorError, load_inception
-
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    load_inception.cache_clear()
-    with pytest.raises(ExtractorError, match="once with internet") as e:
-        load_inception()
-    assert "\n" not in str(e.value)
-    from gan.metrics import MetricError, check_available
-
-    with pytest.raises(MetricError, match="fd_inception10k"):  # refused before any other metric is computed
-        check_available(["fd_cifar2k", "fd_inception10k"])
-
-
 # --- classifier and end to end (tiny, synthetic) ----------------------------------------------
 
 def _synthetic(n_per_class: int = 24, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,8 @@
 `fd_cifar10k` is the Frechet distance of 10k generated images to the training set's statistics in
 the features of the project's CIFAR classifier; `kid_`, `is_`, `pr_` are KID, Inception Score and
 precision/recall (k=3) on the same features; `class_acc10k` is class-conditional accuracy and
-class coverage; `nn_psnr1k` is the nearest-training-image PSNR (memorization); `_inception` variants
-use Keras' InceptionV3 (ImageNet weights must be cached; no internet needed after that).
+class coverage; `nn_psnr1k` is the nearest-training-image PSNR (memorization); `fid_inception10k` is the
+FID that papers report (the TF FID Inception network, an optional install: gan/metrics/fid_inception.py).
 
 Every metric is one function registered under its name with `@register`: it receives the metric
 (its name, sample count, extractor) and an `Inputs` (generated images, real images, ...) and
@@ -134,8 +134,10 @@ def _features_of_both(metric: Metric, x: Inputs) -> tuple[Callable[..., Result],
 
 # --- FD, KID, IS, precision/recall, class accuracy: against the cached reference statistics ------------
 
-@register("fd_inception10k", n=10_000, extractor="inception",
-          doc="Frechet distance, 10k samples, Keras InceptionV3 features")
+@register("fid_inception2k", n=2_000, extractor="inception",
+          doc="FID on 2k samples, FID Inception features (cheap; biased upwards against the 10k figure)")
+@register("fid_inception10k", n=10_000, extractor="inception",
+          doc="FID as papers report it: 10k samples, the TF FID Inception network (StyleGAN2-ADA's resize)")
 @register("fd_cifar10k", n=10_000, extractor="cifar", doc="Frechet distance, 10k samples, CIFAR-classifier features")
 @register("fd_cifar2k", n=2_000, extractor="cifar",
           doc="Frechet distance, 2k samples, CIFAR-classifier features (cheap)")
@@ -148,7 +150,8 @@ def _fd(metric: Metric, x: Inputs) -> list[Result]:
     return [result(metric.name, value, floor)]
 
 
-@register("kid_inception10k", n=10_000, extractor="inception", doc="kernel distance, Keras InceptionV3 features")
+@register("kid_inception10k", n=10_000, extractor="inception",
+          doc="kernel distance (unbiased MMD^2), FID Inception features")
 @register("kid_cifar10k", n=10_000, extractor="cifar",
           doc="kernel distance (unbiased MMD^2), CIFAR-classifier features")
 def _kid(metric: Metric, x: Inputs) -> list[Result]:
@@ -297,7 +300,7 @@ def _nn_psnr(metric: Metric, x: Inputs) -> list[Result]:
 
 # The short names of DESIGN.md's CLI contract (`--metrics fd,kid,is,pr`).
 ALIASES = {"fd": "fd_cifar10k", "kid": "kid_cifar10k", "is": "is_cifar10k", "pr": "pr_cifar10k",
-           "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fd_inception10k", "cas": "cas10k",
+           "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fid_inception10k", "cas": "cas10k",
            "aug_gain": "aug_gain5k"}
 DEFAULT_METRICS = ("fd_cifar10k", "ifd_cifar10k", "kid_cifar10k", "is_cifar10k", "pr_cifar10k", "ipr_cifar10k",
                    "class_acc10k", "nn_psnr1k")
@@ -404,15 +407,16 @@ def check_available(names: Sequence[str]) -> None:
 
     Checked up front so a missing Inception download does not throw away minutes of other metrics.
     """
-    from gan.metrics.extractors import classifier_path, inception_weights_cached, load_cifar, load_inception
+    from gan.metrics.extractors import classifier_path, load_cifar
+    from gan.metrics.fid_inception import unavailable_reason
 
     for name in names:
         metric = METRICS.get(name)
         if metric is None:
             raise MetricError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+        if metric.extractor == "inception" and unavailable_reason():
+            raise MetricError(f"{name}: {unavailable_reason()}")  # the one-line install command
         try:
-            if metric.extractor == "inception" and not inception_weights_cached():
-                load_inception()  # raises the one-line "how to get the weights" error
             if metric.extractor == "cifar" and not classifier_path().is_file():
                 load_cifar()
         except ValueError as e:

