@@ -63,7 +63,7 @@ def metric_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
 
 def history_section(run: Run) -> None:
     st.subheader(f"Scores of {run.name} over training")
-    evals = run.evals()
+    evals = scores.run_evals(run)
     names = scores.score_names(evals)
     if not names:
         st.info(f"**{run.name}** has no scores yet. Score it with **Evaluate now** below, or from a shell "

@@ -17,10 +17,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def run_evals(run: Run) -> pd.DataFrame:
+    """Every score of `run`: its own evals.csv and, for a shipped model, the scores the app and the CLI wrote
+    for it in the user's folder (gan.cli_metrics.scores_run): shipped folders are never written."""
+    import pandas as pd
+
+    from gan.cli_metrics import scores_run
+
+    target = scores_run(run)
+    if target is run:
+        return run.evals()
+    return pd.concat([run.evals(), target.evals()], ignore_index=True)
+
+
 def evals_summary(run: Run) -> dict[str, tuple[float, float | None]]:
     """The latest score of each metric as {metric: (value, real-vs-real floor or None)}; empty when unscored."""
     return {name: (float(score["value"]), None if score["floor"] != score["floor"] else float(score["floor"]))
-            for name, score in latest_scores(run.evals()).items()}
+            for name, score in latest_scores(run_evals(run)).items()}
 
 
 # Headline scores in plain words: (metric id, label, True when higher is better, what it means).
@@ -55,7 +68,7 @@ def headline_scores(run: Run) -> list[tuple[str, str, str, str]]:
 
 def training_value(run: Run) -> list[str]:
     """What the run's evals.csv says about training on its images (CAS, augmentation gain), in plain words."""
-    evals = run.evals()
+    evals = run_evals(run)
     if evals.empty:
         return []
     latest, lines = latest_scores(evals), []
@@ -216,7 +229,7 @@ def compare_table(choices: list[ModelChoice]) -> pd.DataFrame:
                "preset": config.preset if config else None,
                "conditional": ("yes" if config.conditional else "no") if config else None,
                "epoch": status and status.epoch, "step": status and status.step, "state": status and status.state}
-        for name, score in latest_scores(run.evals()).items():
+        for name, score in latest_scores(run_evals(run)).items():
             metric_order.setdefault(name, None)
             row[name] = score["value"]
             row[f"{name} n"] = score["n"]
@@ -259,8 +272,16 @@ def save_refusal(run: Run, shipped: bool, demo: bool) -> str | None:
     Shipped checkpoints may live on a read-only mount; and in demo mode their scores stay as shipped,
     so a visitor's 64-sample score does not become the model's headline number.
     """
+    from gan.cli_metrics import scores_run
+
     if demo and shipped:
         return "demo mode keeps the pretrained models' scores as shipped"
+    target = scores_run(run)  # a shipped model's scores go to the user's folder, made when first written
+    if target is not run:
+        folder = target.path
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return None if os.access(folder, os.W_OK) else f"{folder} is read-only"
     target = run.evals_path if run.evals_path.exists() else run.path
     if not os.access(target, os.W_OK):
         return f"{target} is read-only"
@@ -347,7 +368,11 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
         raise metrics.MetricError(other[-1] if other else f"the evaluation stopped (exit code {returncode})")
     results = [metrics.Result(**row) for row in json.loads(output.strip().splitlines()[-1])]
     if save:
-        run.append_evals(run.status().step or 0, results)
+        from gan.cli_metrics import scores_run, without_negative_zero
+
+        target = scores_run(run)
+        target.path.mkdir(parents=True, exist_ok=True)
+        target.append_evals(run.status().step or 0, without_negative_zero(results))
     return results
 
 

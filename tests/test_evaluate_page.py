@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from gan.runs import Run
+
 pytest.importorskip("streamlit")
 from helpers import REPO, app, assert_clean  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from studio import policy  # noqa: E402
+from studio import policy, scores  # noqa: E402
 from studio.scores import COMPARE_COLUMNS  # noqa: E402
 
 PAGE = str(REPO / "pages" / "evaluate.py")
@@ -236,6 +238,19 @@ def test_demo_mode_caps_samples_and_keeps_shipped_scores(env, tiny_run, monkeypa
     assert any("Not saved: demo mode" in i.value for i in at.info)
     shown = next(d.value for d in at.dataframe if "value" in d.value.columns)
     assert list(shown["metric"]) == ["nn_psnr1k"] and list(shown["n"]) == [8]
+
+
+def test_evaluating_a_shipped_model_keeps_its_folder_as_shipped_and_shows_the_score(env, tiny_run):
+    shipped = copy_run(tiny_run, env / "checkpoints" / "pretrained")
+    before = sorted(p.name for p in shipped.iterdir())
+    at = page()
+    evaluate(at, ["nn_psnr1k"], 8)  # pixel space: no classifier needed
+    assert_clean(at)
+    assert sorted(p.name for p in shipped.iterdir()) == before  # nothing written into the shipped folder
+    saved = env / "runs" / ".shipped-scores" / "pretrained" / "evals.csv"
+    assert any(line.startswith("4,nn_psnr1k,") for line in saved.read_text().splitlines())
+    assert "Saved to evals.csv" in at.success[0].value
+    assert "nn_psnr1k" in set(scores.run_evals(Run(shipped))["metric"])
 
 
 def test_a_missing_classifier_is_one_friendly_line(env, tiny_run, monkeypatch):
