@@ -119,6 +119,7 @@ def test_catalogue_lists_it_as_unavailable_with_the_command(without_torch):
     assert rows["fd_cifar2k"]["missing"] is None
 
 
+@pytest.mark.slow
 @needs_inception
 def test_the_apps_worker_reports_progress_and_saves_the_score(tiny_run_copy):
     """The Evaluate page's path: a worker process computes it, the page hears its progress, evals.csv keeps it."""
