@@ -74,7 +74,7 @@ def candidate_config(name: str, data: str, seed: int):
 
 SCORES = ("fd_cifar10k", "ifd_cifar10k", "pr_cifar10k", "ipr_cifar10k", "class_acc10k")
 COLUMNS = ("fd_cifar10k", "ifd_cifar10k", "pr_cifar10k_precision", "pr_cifar10k_recall", "ipr_cifar10k_recall",
-           "class_acc10k", "class_coverage10k")
+           "class_acc10k", "class_coverage10k", "fid_inception2k")
 
 
 def raw_generator(run_dir: Path):
@@ -91,16 +91,23 @@ def raw_generator(run_dir: Path):
     return gan.generator
 
 
-def score(out: Path, data: str) -> str:
-    """Score every pilot run on 10,000 samples; the markdown table of benchmarks/PILOT.md."""
+INCEPTION = "fid_inception2k"  # 2,000 samples against INCEPTION_REFERENCE training images: ~10 min per run
+INCEPTION_REFERENCE = 10_000  # a seeded subset: the 50,000 take ~3 hours through Inception on this CPU
+
+
+def score(out: Path, data: str, only: list[str] | None = None) -> str:
+    """Score every pilot run (or `only` those) on 10,000 samples in the project classifier's features, and the
+    EMA sampler also with Inception FID on 2,000; the markdown table of benchmarks/PILOT.md."""
     from gan import metrics
     from gan.data import load_dataset
     from gan.sampling import load_generator
 
     dataset = load_dataset(data)
+    subset = load_dataset(data, limit=INCEPTION_REFERENCE, seed=0)
     rows = []
     for run_dir in sorted(p for p in out.iterdir() if (p / "generator.keras").is_file()
-                          and not p.name.startswith("aborted-")):  # stopped half way: their grids say enough
+                          and not p.name.startswith("aborted-")  # stopped half way: their grids say enough
+                          and (not only or p.name in only)):
         info = json.loads((run_dir / "pilot.json").read_text()) if (run_dir / "pilot.json").is_file() else {}
         status = json.loads((run_dir / "status.json").read_text())
         ema = json.loads((run_dir / "config.json").read_text()).get("ema")
@@ -112,6 +119,8 @@ def score(out: Path, data: str) -> str:
                 print(f"{run_dir.name}: raw generator not rebuilt ({type(e).__name__})", flush=True)
         for label, model in models:
             results = metrics.score_generator(model, dataset, SCORES)
+            if label != "raw G (no EMA)":
+                results += metrics.score_generator(model, subset, [INCEPTION])
             values = {r.metric: r.value for r in results}
             floors = {r.metric: r.floor for r in results}
             rows.append((run_dir.name, label, status, info, values, floors))
@@ -147,7 +156,7 @@ def main() -> int:
 
     import_keras_quietly()
     if args.score:
-        print(score(Path(args.out), args.data))
+        print(score(Path(args.out), args.data, args.only))
         return 0
     from gan.bench import bench_config
 
