@@ -207,7 +207,7 @@ class TrainConfig:
 
         self.check_fields()
         group = self.extra.get("mbstd_group", 0)
-        check(isinstance(group, int) and not isinstance(group, bool) and 0 <= group <= 64,
+        check(Spec(int, 0, 64).problem(group) is None,
               f"mbstd_group must be a whole number in [0, 64], got {shown(group)}")
         check(not group or self.batch_size is None or self.batch_size % group == 0 or self.batch_size < group,
               f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")

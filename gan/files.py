@@ -43,7 +43,11 @@ _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
 
-def _kind(mode: int) -> str:
+def describe_entry(mode: int, folder: bool = False) -> str:
+    """What a wrong entry is, in words ("a symbolic link", "a FIFO"...); with `folder`, where a folder belongs:
+    a link is a link, anything else "not a folder"."""
+    if folder:
+        return "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
     return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
@@ -53,7 +57,7 @@ def _unsafe(path: str | os.PathLike, dir_fd: int | None = None) -> UnsafeFileErr
         mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode
     except OSError:
         return None
-    return None if stat.S_ISREG(mode) else UnsafeFileError(path, _kind(mode))
+    return None if stat.S_ISREG(mode) else UnsafeFileError(path, describe_entry(mode))
 
 
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
@@ -72,7 +76,7 @@ def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, mode: int = 
     try:
         found = os.fstat(fd).st_mode
         if not stat.S_ISREG(found):
-            raise UnsafeFileError(path, _kind(found))
+            raise UnsafeFileError(path, describe_entry(found))
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     except BaseException:
         os.close(fd)
@@ -159,7 +163,7 @@ def _open_subfolder(name: str | Path, dir_fd: int | None, shown: Path | None = N
             if e.errno not in (errno.ENOTDIR, errno.ELOOP):
                 raise
             mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-            raise UnsafeFileError(shown or name, _kind(mode) if not stat.S_ISREG(mode) else "not a folder") from None
+            raise UnsafeFileError(shown or name, describe_entry(mode, folder=stat.S_ISREG(mode))) from None
     return os.open(name, flags, dir_fd=dir_fd)
 
 

@@ -38,6 +38,7 @@ from gan.files import (
     atomic_write,
     atomic_write_bytes,
     atomic_write_json,
+    describe_entry,
     make_folder,
     open_regular,
     read_bytes,
@@ -201,11 +202,11 @@ class Run:
         for folder in (self.path / sub for sub in RUN_FOLDERS):
             mode = _lstat_mode(folder)
             if mode is not None and not stat.S_ISDIR(mode):
-                raise RunError(str(UnsafeFileError(folder, _what(mode, folder=True))))
+                raise RunError(str(UnsafeFileError(folder, describe_entry(mode, folder=True))))
         for path in self.files():
             mode = _lstat_mode(path)
             if mode is not None and not stat.S_ISREG(mode):
-                raise RunError(str(UnsafeFileError(path, _what(mode))))
+                raise RunError(str(UnsafeFileError(path, describe_entry(mode))))
 
     def check_not_a_link(self) -> None:
         """RunError when the run folder itself is a symbolic link: its files would be written where it points."""
@@ -501,8 +502,8 @@ class Run:
         """The grids, by epoch: regular files in a real samples/ folder only (a link is nobody's grid)."""
         if _is_link(self.samples_dir):
             return []
-        return sorted((p for p in self.samples_dir.glob("epoch_*.png") if _lstat_mode(p) is not None
-                       and stat.S_ISREG(_lstat_mode(p))), key=grid_epoch)
+        return sorted((p for p in self.samples_dir.glob("epoch_*.png") if stat.S_ISREG(_lstat_mode(p) or 0)),
+                      key=grid_epoch)
 
 
 RUN_FOLDERS = ("ckpt", "samples", "best")  # the folders inside a run (docs/ARCHITECTURE.md)
@@ -520,16 +521,6 @@ def _is_link(path: Path) -> bool:
     """Whether `path` is a symbolic link (False when nothing, or nothing reachable, is there)."""
     mode = _lstat_mode(path)
     return mode is not None and stat.S_ISLNK(mode)
-
-
-def _what(mode: int, folder: bool = False) -> str:
-    """What a wrong entry is, in words: "a symbolic link", "a FIFO", "not a folder"..."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if folder:
-        return "not a folder"
-    return {stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket"}.get(
-        stat.S_IFMT(mode), "not a regular file")
 
 
 def _is_empty(path: Path) -> bool:

@@ -366,13 +366,11 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
         output = out.read()
     if returncode != 0:
         raise metrics.MetricError(other[-1] if other else f"the evaluation stopped (exit code {returncode})")
-    results = [metrics.Result(**row) for row in json.loads(output.strip().splitlines()[-1])]
-    if save:
-        from gan.cli_metrics import scores_run, without_negative_zero
+    from gan.cli_metrics import scores_run, without_negative_zero
 
-        target = scores_run(run)
-        target.path.mkdir(parents=True, exist_ok=True)
-        target.append_evals(run.status().step or 0, without_negative_zero(results))
+    results = without_negative_zero([metrics.Result(**row) for row in json.loads(output.strip().splitlines()[-1])])
+    if save:  # Run.append_evals makes the user's folder for a shipped model's scores on first use
+        scores_run(run).append_evals(run.status().step or 0, results)
     return results
 
 

@@ -414,8 +414,9 @@ def check_available(names: Sequence[str]) -> None:
         metric = METRICS.get(name)
         if metric is None:
             raise MetricError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
-        if metric.extractor == "inception" and unavailable_reason():
-            raise MetricError(f"{name}: {unavailable_reason()}")  # the one-line install command
+        missing = unavailable_reason() if metric.extractor == "inception" else None
+        if missing:
+            raise MetricError(f"{name}: {missing}")  # the one-line install command
         try:
             if metric.extractor == "cifar" and not classifier_path().is_file():
                 load_cifar()

@@ -20,6 +20,7 @@ import numpy as np
 
 from gan.errors import ExtractorError, first_line  # noqa: F401  (ExtractorError: re-exported)
 from gan.files import REPO_ROOT
+from gan.metrics.fid_inception import load as load_fid_inception
 
 DEFAULT_CLASSIFIER = REPO_ROOT / "checkpoints" / "cifar10-classifier" / "classifier.keras"
 
@@ -107,14 +108,8 @@ def load_cifar(path: str | Path | None = None) -> Extractor:
     return _load_cifar(str(path), path.stat().st_mtime)
 
 
-def load_inception():
-    """The FID Inception network; ExtractorError with the install command when it is not installed."""
-    from gan.metrics.fid_inception import load
-
-    return load()
-
-
-EXTRACTORS = {"cifar": load_cifar, "inception": load_inception}
+# `inception`: the FID Inception network; ExtractorError with the install command when it is not installed.
+EXTRACTORS = {"cifar": load_cifar, "inception": load_fid_inception}
 
 
 def get_extractor(name: str) -> Extractor:

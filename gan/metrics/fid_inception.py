@@ -113,8 +113,7 @@ class FIDInception:
 
     name = "inception"
     key = f"fid-inception-2015-12-05-{WEIGHTS_SHA1[:8]}"
-    label = "inception"
-    version = ""
+    label = "inception"  # what evals.csv records: one published file, so no weights hash is needed
     device = "cpu"
 
     def __init__(self, net, batch_size: int = BATCH):
