@@ -142,6 +142,3 @@ def bench_lines(presets: list[str], steps: int, batch_size: int | None, mixed_pr
                    f"{ratio} | {r['step_ms']:.1f} | {r['compile_s']:.1f} | {r['sample64_ms']:.1f} | "
                    f"{r['params_g']:,} | {r['params_d']:,} |")
 
-
-def bench_table(presets: list[str], steps: int, batch_size: int | None, mixed_precision: bool) -> str:
-    return "\n".join(bench_lines(presets, steps, batch_size, mixed_precision))

@@ -1,4 +1,4 @@
-"""A run directory: the files the trainer writes and the app and CLI read (see DESIGN.md).
+"""A run directory: the files the trainer writes and the app and CLI read (docs/ARCHITECTURE.md, "The run folder").
 
 The trainer holds an exclusive `flock` on `run.lock` for as long as it lives. The kernel drops
 that lock when the process dies, however it dies, so "is anyone training this run?" is

@@ -1,7 +1,7 @@
 """Export: many generated images at once, as a .zip of PNGs (with labels.csv) or an .npz.
 
 The images are built in memory in batches with a progress bar; the cap (MAX_EXPORT, lower in
-demo mode: gan.policy.limits().max_export_images) keeps one request from tying up the server
+demo mode: studio.policy.limits().max_export_images) keeps one request from tying up the server
 for minutes.
 """
 

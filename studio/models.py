@@ -160,22 +160,13 @@ def pick_loaded_model() -> tuple[Run, keras.Model, ModelInfo]:
     return run, model, model_info(run, model)
 
 
-def sample_grid(run: Run, n: int = 64, seed: int = 0, class_id: int | None = None,
-                truncation: float | None = None) -> np.ndarray:
-    """A grid image of `n` samples (conditional models: classes take turns, cell by cell).
-
-    Cached per model version and arguments: a big generator takes seconds for 64 images on a
-    CPU, and page revisits or unrelated widget changes should not pay that again.
-    """
-    return _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, class_id, truncation)
-
-
 @st.cache_data(max_entries=64, show_spinner="Sampling...")
-def _grid(path: str, mtime: float, n: int, seed: int, class_id: int | None, truncation: float | None,
-          columns: int = 8) -> np.ndarray:
+def _grid(path: str, mtime: float, n: int, seed: int, columns: int) -> np.ndarray:
+    """A grid of `n` samples, cached per model version and arguments: a big generator takes seconds for
+    64 images on a CPU, and page revisits or unrelated widget changes should not pay that again."""
     from gan import sampling
 
-    images, _ = sampling.sample(_load_generator(path, mtime), n, seed, class_id, truncation)
+    images, _ = sampling.sample(_load_generator(path, mtime), n, seed)
     return sampling.make_grid(images, columns)
 
 
@@ -185,7 +176,7 @@ def class_grid(run: Run, seed: int = 0) -> np.ndarray:
 
     info = model_info(run, load_model(run))
     n, columns = sampling.grid_layout(info.num_classes)
-    images = _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, None, None, columns)
+    images = _grid(str(run.generator_path), _mtime(run.generator_path), n, seed, columns)
     if columns == info.num_classes:
         return sampling.label_columns(images, info.class_names)
     return images

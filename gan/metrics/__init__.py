@@ -298,7 +298,7 @@ def _nn_psnr(metric: Metric, x: Inputs) -> list[Result]:
                    "pixels")]
 
 
-# The short names of DESIGN.md's CLI contract (`--metrics fd,kid,is,pr`).
+# Short names `evaluate --metrics` also accepts (`fd,kid,is,pr`): each is the metric at its default sample count.
 ALIASES = {"fd": "fd_cifar10k", "kid": "kid_cifar10k", "is": "is_cifar10k", "pr": "pr_cifar10k",
            "class_acc": "class_acc10k", "nn_psnr": "nn_psnr1k", "fid": "fid_inception10k", "cas": "cas10k",
            "aug_gain": "aug_gain5k"}
