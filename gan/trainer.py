@@ -147,7 +147,7 @@ class Trainer:
             run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
                              epoch=step // steps_per_epoch, steps_per_epoch=steps_per_epoch, error=None,
                              started_at=time.time(), backend=keras.backend.backend(), images=len(data.images),
-                             processes=replicas.process_count)
+                             processes=replicas.process_count, imgs_per_s=None, eta_s=None)  # no speed until a step
         loop = _Loop(self, gan, data, replicas, writer, step, total, steps_per_epoch, saved=found)
         state, step = loop.train()
         if writer:

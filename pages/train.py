@@ -5,45 +5,26 @@ then on only reads the run directory, so closing the tab or rerunning the page d
 touch the training.
 
 A typed data path must lie inside the allowed data folders (gan.security, GAN_DATA_ROOTS). In
-demo mode (gan.policy.demo_mode) there is no path at all, and uploads, images, epochs and
-concurrent trainings are capped by gan.policy.limits().
+demo mode (studio.policy.demo_mode) there is no path at all, and uploads, images, epochs and
+concurrent trainings are capped by studio.policy.limits().
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import time
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan import security
-from gan.config import TrainConfig
 from gan.presets import DEFAULT_PRESET, preset_description, preset_names
-from gan.runs import (
-    CRASHED,
-    FAILED,
-    FINISHED,
-    RUNNING,
-    STOPPED,
-    Run,
-    RunLockedError,
-    RunStatus,
-    grid_epoch,
-    list_runs,
-    runs_root,
-)
-from gan.security import NotAllowedError
-from studio import launch, messages, navigation, policy, scores
+from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, grid_epoch, list_runs, runs_root
+from studio import control, launch, messages, navigation, policy, scores
 
 navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
 REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while
-ROOTS_HINT = ("The app reads training data only inside its allowed folders: {roots}. The owner sets them "
-              "with GAN_DATA_ROOTS (colon-separated).")
 
 
 # --- new run ------------------------------------------------------------------------------------
@@ -121,74 +102,19 @@ def _int(value) -> int | None:
 
 
 def _start_new(source: str, data_path: str | None, upload, fields: dict, name: str) -> None:
-    problem = launch.validate_run_name(name)
-    if problem:
-        st.error(problem)
-        return
-    run = Run(runs_root() / name)
-    if run.path.exists():
-        st.error(f"A run named '{name}' already exists: pick another name, or resume it under Runs.")
-        return
-    if source == SOURCES[1] and not (data_path or "").strip():
-        st.error("Enter the path of a folder, .zip or .npz to train on.")
-        return
-    if source == SOURCES[2] and upload is None:
-        st.error("Choose a .zip file to upload first.")
-        return
-    limits = policy.limits()
-    try:  # TrainConfig validates every setting, before anything is saved
-        config = TrainConfig.for_preset(**fields)
-        launch.check_train_limits(config, limits)
-    except ValueError as e:
-        st.error(f"Check the settings: {e}")
-        return
-    try:  # refuse early, before an upload is saved; launching checks again, race-free
-        launch.check_training_slot(launch.active_trainings(), limits)
-    except NotAllowedError as e:
-        st.error(f"Not started: {e}.")
-        return
-    if source == SOURCES[1]:
-        if policy.demo_mode():  # the radio does not offer it; a stale session state must not either
-            st.error("This demo reads no paths on the server: upload a .zip instead.")
-            return
-        try:
-            data_path = security.check_data_source(data_path.strip())
-        except NotAllowedError as e:
-            st.error(f"Cannot use that path: {e}.")
-            st.caption(ROOTS_HINT.format(roots=", ".join(f"`{r}`" for r in security.allowed_data_roots())))
-            return
-    upload_path, new_upload = None, False
+    """Start the run (studio.launch.start_run checks everything first), then watch it."""
+    kind = {SOURCES[0]: launch.CIFAR10, SOURCES[1]: launch.PATH, SOURCES[2]: launch.UPLOAD}[source]
     try:
-        launch.free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
-        if source == SOURCES[0]:
-            problem = scores.cifar10_problem()
-            if problem:
-                raise ValueError(problem)
-            data = "cifar10"
-        elif source == SOURCES[1]:
-            data = data_path
-            with st.spinner("Checking the data..."):
-                summary = launch.check_data(data)
-            st.caption(f"Data: {summary}")
-        else:
-            raw = upload.getvalue()
-            launch.check_upload(raw, limits)
-            upload_path, new_upload = launch.store_upload(raw)  # once, however many runs use it
-            data = str(upload_path)
-            with st.spinner("Checking the upload..."):
-                summary = launch.check_data(data)
-            st.caption(f"Data: {summary}")
-        launch.launch_new_run(run, dataclasses.replace(config, data=data), limits)
-    except Exception as e:
-        shutil.rmtree(run.path, ignore_errors=True)  # it did not exist before: anything there is ours
-        if new_upload:  # refused: nothing of it stays on the server
-            upload_path.unlink(missing_ok=True)
-        st.error(f"Could not start: {messages.friendly_message(e)}")
+        with st.spinner("Checking the data and starting..."):
+            summary = launch.start_run(name, fields, kind, data_path, None if upload is None else upload.getvalue())
+    except launch.StartError as e:
+        st.error(messages.redacted(str(e)))
+        if e.hint:
+            st.caption(e.hint)
         return
     st.session_state["train_watch_next"] = name  # the monitor above switches to it on the rerun
     st.session_state["train_fresh_name"] = True  # the next form gets a new default name
-    st.session_state["train_flash"] = (f"Started **{name}**. The first step takes a little while "
-                                       "(loading the data, building the model).")
+    st.session_state[STARTED] = (name, summary)  # the live view says so until the first step
     st.rerun()
 
 
@@ -229,101 +155,85 @@ def live(name: str) -> None:
 
 
 def _live(run: Run) -> None:
-    status = run.status()
-    state = status.state
-    process = launch.launched(run)
-    if launch.is_starting(run):
-        state = "starting"
-    elif state != RUNNING and process is not None and process.poll() not in (None, 0):
-        error = status.error or run.last_log_error()
-        if error and state != FAILED:
-            state = FAILED
-            status = dataclasses.replace(status, error=error)
-    st.markdown(f"**{run.name}** :{BADGES.get(state, 'gray')}-badge[{state}]")
-    if state == "starting":
+    view = control.run_state(run, policy.limits())
+    st.markdown(f"**{run.name}** :{BADGES.get(view.state, 'gray')}-badge[{view.state}]")
+    _started_banner(view)
+    if view.state == control.STARTING:
         st.caption("Starting: loading the data and building the model...")
-    if state == CRASHED and not status.error:  # it may have said why where status.json could not
-        status = dataclasses.replace(status, error=run.last_log_error())
-    if status.error and state in (FAILED, CRASHED):
-        st.error(f"Training stopped: {messages.redacted(status.error)}")
-    elif state == CRASHED:
+    if view.error:
+        st.error(f"Training stopped: {messages.redacted(view.error)}")
+    elif view.state == CRASHED:
         st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
                    "its last checkpoint.")
-        tail = launch.log_tail(run)
-        if tail:
-            st.code(messages.redacted(tail), language=None)
-    _progress(status)
-    _controls(run, state)
+        if view.log_tail:
+            st.code(messages.redacted(view.log_tail), language=None)
+    _progress(view)
+    _controls(run, view)
     frame = run.metrics()
     if frame.empty:
-        if state in (RUNNING, "starting"):
+        if view.state in (RUNNING, control.STARTING):
             st.caption("Charts appear after the first logged step.")
         return
     _charts(frame)
 
 
-def _progress(status: RunStatus) -> None:
-    step, total = status.step, status.total_steps
-    if step is None or not total:
+STARTED = "train_started"  # session_state: (run name, what its data holds) of the run this session started
+
+
+def _started_banner(view: control.RunState) -> None:
+    """"Started ..." while the run this session started warms up; gone at its first step, or once it stops."""
+    name, summary = st.session_state.get(STARTED, (None, ""))
+    if name != view.name:
         return
+    if not view.warming_up:
+        st.session_state.pop(STARTED, None)
+        return
+    st.success(f"Started **{name}** on {summary}. The first step takes a little while "
+               "(loading the data, building the model).")
+
+
+def _progress(view: control.RunState) -> None:
+    status = view.status
+    if view.progress is None:
+        return
+    step, total = status.step, status.total_steps
     cols = st.columns(4)
     cols[0].metric("Step", f"{step:,}", help=f"of {total:,} steps")  # "a / b" gets cut off in a quarter column
     cols[1].metric("Epoch", status.epoch or 0)
-    eta = status.eta_s if status.state == RUNNING else None
+    eta = status.eta_s if view.state == RUNNING else None
     cols[2].metric("ETA", messages.duration(eta))
     rate = status.imgs_per_s
     cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-")
-    st.progress(min(1.0, step / total), text=f"epoch {status.epoch or 0} - step {step} of {total}"
+    st.progress(view.progress, text=f"epoch {status.epoch or 0} - step {step} of {total}"
                 + (f" - {messages.duration(eta)} left" if eta else ""))
 
 
-def _controls(run: Run, state: str) -> None:
+def _controls(run: Run, view: control.RunState) -> None:
     c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
-    if c1.button("Stop", icon=":material/stop:", disabled=state not in (RUNNING, "starting"), key="train_stop",
+    if c1.button("Stop", icon=":material/stop:", disabled=not view.can_stop, key="train_stop",
                  help="The trainer saves a checkpoint and exits; Resume continues exactly there."):
-        from gan.runs import stop_training
-
-        if state == "starting":  # nothing trained yet, nothing to save: just end the process
-            launch.launched(run).terminate()
-            st.toast(f"Cancelled {run.name} before its first step.")
-        elif stop_training(run):
-            st.toast(f"Stopping {run.name}: saving a checkpoint...")
-        else:
-            st.info("That run is not training.")
-    resumable = run.checkpoint_path.is_file() and state in (STOPPED, CRASHED, FAILED, FINISHED)
-    config = run.config() if run.exists() else None
-    limits = policy.limits()
-    if config is not None and config.steps and limits.max_epochs is not None:
-        resumable = False  # a run counted in steps cannot be held to the demo's epoch cap
-    more = None
-    if config is not None and resumable:
-        if config.steps:
-            more = c3.number_input("Train until step", 1, 10_000_000, int(config.steps), key="train_resume_steps")
-        else:
-            max_epochs = limits.max_epochs or 10_000
-            more = c3.number_input("Train until epoch", 1, max_epochs, min(int(config.epochs), max_epochs),
-                                   key="train_resume_epochs")
-    if c2.button("Resume", icon=":material/play_arrow:", disabled=not resumable, key="train_resume",
-                 help="Continue from the last checkpoint."):
-        args = ["--resume", "--quiet"]
-        if more is not None:
-            args += ["--steps" if config.steps else "--epochs", str(int(more))]
         try:
-            if more is not None and not config.steps:
-                limits.check("max_epochs", int(more))
-            launch.launch_training(run, args, limits)  # checks the run lock and the demo cap, race-free
-        except RunLockedError as e:
-            st.warning(str(e))
-        except NotAllowedError as e:
-            st.session_state.setdefault(REFUSED, {})[run.name] = (f"Not resumed: {e}.", time.time())
+            st.toast(control.stop(run, view))
+        except control.Refused as e:
+            st.info(str(e))
+    length, until = view.resume, None
+    if length is not None:
+        until = c3.number_input(f"Train until {length.unit}", 1, length.high, length.default,
+                                key=f"train_resume_{length.unit}s")
+    if c2.button("Resume", icon=":material/play_arrow:", disabled=not view.can_resume, key="train_resume",
+                 help="Continue from the last checkpoint."):
+        try:
+            control.resume(run, view, None if until is None else int(until), policy.limits())
+        except control.Refused as e:
+            st.session_state.setdefault(REFUSED, {})[run.name] = (messages.redacted(str(e)), time.time())
         else:
             st.session_state.get(REFUSED, {}).pop(run.name, None)
             st.rerun()  # redraw at once as "starting"
-    if c4.button("Delete", icon=":material/delete:", disabled=state in (RUNNING, "starting"), key="train_delete",
+    if c4.button("Delete", icon=":material/delete:", disabled=not view.can_delete, key="train_delete",
                  help="Remove this run's folder: its checkpoints, samples and scores."):
         st.session_state[CONFIRM_DELETE] = run.name
     if st.session_state.get(CONFIRM_DELETE) == run.name:
-        _confirm_delete(run)
+        _confirm_delete(run, view)
     refused, when = st.session_state.get(REFUSED, {}).get(run.name, (None, 0.0))
     if refused and time.time() - when < 20:  # the live view redraws every 2 s; keep the reason readable
         st.error(refused)
@@ -332,10 +242,8 @@ def _controls(run: Run, state: str) -> None:
 CONFIRM_DELETE = "train_confirm_delete"  # session_state: the run whose Delete button was pressed
 
 
-def _confirm_delete(run: Run) -> None:
+def _confirm_delete(run: Run, view: control.RunState) -> None:
     """A second, explicit click: a deleted run cannot come back."""
-    from gan.runs import RunError, delete_run
-
     st.warning(f"Delete **{run.name}** and everything in its folder? This cannot be undone.")
     yes, no, _ = st.columns([1, 1, 3])
     if no.button("Keep it", key="train_delete_cancel"):
@@ -344,11 +252,10 @@ def _confirm_delete(run: Run) -> None:
     if yes.button("Delete for good", type="primary", key="train_delete_confirm"):
         st.session_state.pop(CONFIRM_DELETE, None)
         try:
-            delete_run(run)
-        except RunError as e:
+            control.delete(run, view)
+        except control.Refused as e:
             st.error(messages.redacted(str(e)))
             return
-        launch.forget(run)
         st.session_state["train_flash"] = f"Deleted {run.name}."
         st.rerun(scope="app")
 

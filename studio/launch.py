@@ -1,5 +1,5 @@
-"""Starting training from the app: run names, uploads (stored once), disk in demo mode, form values to
-flags, and the one registry of trainers this server started."""
+"""Starting training from the app: run names, uploads (stored once), disk in demo mode, the start sequence of
+a new run (`start_run`), and the one registry of trainers this server started."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -15,8 +16,10 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from gan.files import read_bytes
 from gan.runs import Run, RunLockedError, list_runs, runs_root, start_training
 from gan.security import NotAllowedError, allowed_data_roots
+from studio import policy
 from studio.policy import UNLIMITED, Limits
 
 if TYPE_CHECKING:
@@ -228,12 +231,94 @@ def check_data(source: str) -> str:
 
 
 def log_tail(run: Run, lines: int = 8) -> str:
-    """The end of the run's train.log (where a trainer that died early said why)."""
+    """The end of the run's train.log (where a trainer that died early said why); "" when unreadable.
+
+    Bounded and non-blocking like every read of a run file: a FIFO or link named train.log reads as nothing.
+    """
     try:
-        with open(run.log_path, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - 8192))
-            text = f.read().decode(errors="replace")
+        text = read_bytes(run.log_path, limit=8192).decode(errors="replace")
     except OSError:
         return ""
     kept = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
+
+
+# --- a new run from the Train page's form ---------------------------------------------------------
+
+CIFAR10, PATH, UPLOAD = "cifar10", "path", "upload"  # where a new run's images come from
+ROOTS_HINT = ("The app reads training data only inside its allowed folders: {roots}. The owner sets them "
+              "with GAN_DATA_ROOTS (colon-separated).")
+
+
+class StartError(ValueError):
+    """Why a new run did not start: one line for the page, and `hint` (a second line) where one helps."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def start_run(name: str, settings: dict, source: str, path: str | None = None, upload: bytes | None = None) -> str:
+    """Check everything about a new run, then start its trainer; returns what its data holds, in words.
+
+    The cheap checks come first (name, settings, the demo's caps, a free training slot), the costly ones
+    (disk, the data itself) last, so a refusal costs little. `settings` are TrainConfig.for_preset's
+    keyword arguments; `source` is CIFAR10, PATH (`path`, inside the allowed data folders) or UPLOAD (the
+    zip's bytes, stored once). StartError, one line, when it does not start: nothing of it stays behind.
+    """
+    from gan import security
+    from gan.config import TrainConfig
+    from studio.messages import friendly_message
+
+    problem = validate_run_name(name)
+    if problem:
+        raise StartError(problem)
+    run = Run(runs_root() / name)
+    if run.path.exists():
+        raise StartError(f"A run named '{name}' already exists: pick another name, or resume it under Runs.")
+    if source == PATH and not (path or "").strip():
+        raise StartError("Enter the path of a folder, .zip or .npz to train on.")
+    if source == UPLOAD and upload is None:
+        raise StartError("Choose a .zip file to upload first.")
+    limits = policy.limits()
+    try:  # TrainConfig validates every setting, before anything is saved
+        config = TrainConfig.for_preset(**settings)
+        check_train_limits(config, limits)
+    except ValueError as e:
+        raise StartError(f"Check the settings: {e}") from None
+    try:  # refuse early, before an upload is saved; launching checks again, race-free
+        check_training_slot(active_trainings(), limits)
+    except NotAllowedError as e:
+        raise StartError(f"Not started: {e}.") from None
+    if source == PATH:
+        if policy.demo_mode():  # the page does not offer it; a stale session state must not either
+            raise StartError("This demo reads no paths on the server: upload a .zip instead.")
+        try:
+            path = security.check_data_source(path.strip())
+        except NotAllowedError as e:
+            roots = ", ".join(f"`{r}`" for r in security.allowed_data_roots())
+            raise StartError(f"Cannot use that path: {e}.", hint=ROOTS_HINT.format(roots=roots)) from None
+    upload_path, new_upload, summary = None, False, "CIFAR-10"
+    try:
+        free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
+        if source == CIFAR10:
+            from studio.scores import cifar10_problem
+
+            problem = cifar10_problem()
+            if problem:
+                raise ValueError(problem)
+            data = "cifar10"
+        else:
+            if source == UPLOAD:
+                check_upload(upload, limits)
+                upload_path, new_upload = store_upload(upload)  # once, however many runs use it
+                path = str(upload_path)
+            data = path
+            summary = check_data(data)
+        launch_new_run(run, dataclasses.replace(config, data=data), limits)
+    except Exception as e:
+        shutil.rmtree(run.path, ignore_errors=True)  # it did not exist before: anything there is ours
+        if new_upload:  # refused: nothing of it stays on the server
+            upload_path.unlink(missing_ok=True)
+        raise StartError(f"Could not start: {friendly_message(e)}") from e
+    return summary

@@ -473,6 +473,60 @@ def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_b
     assert not at.exception
 
 
+def _stopped_run(run_dir: Path) -> None:
+    """A tiny run stopped after 3 epochs, with a checkpoint (never loaded by the page)."""
+    import json
+
+    from gan.config import TrainConfig
+
+    (run_dir / "ckpt").mkdir(parents=True)
+    (run_dir / "ckpt" / "latest.npz").write_bytes(b"placeholder")
+    (run_dir / "config.json").write_text(TrainConfig.for_preset("tiny", epochs=3, data="x.npz").to_json())
+    (run_dir / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12, "epoch": 3}))
+
+
+def test_a_refused_resume_is_one_line_on_the_page(empty_env):
+    """A FIFO where train.log belongs: the launcher refuses it (RunError); the page says so, no traceback."""
+    run_dir = empty_env / "runs" / "fifo"
+    _stopped_run(run_dir)
+    os.mkfifo(run_dir / "train.log")
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert not at.button(key="train_resume").disabled
+    at.button(key="train_resume").click().run()
+    assert not at.exception
+    (said,) = [e.value for e in at.error]
+    assert said.startswith("Not resumed:") and "FIFO" in said and "\n" not in said
+
+
+def test_the_started_banner_goes_at_the_first_step_and_after_stop(empty_env):
+    from gan.runs import Run
+
+    run_dir = empty_env / "runs" / "fresh"
+    _stopped_run(run_dir)
+    run = Run(run_dir)
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60)
+    at.session_state["train_started"] = ("fresh", "3 class(es): a, b, c")
+
+    def banner() -> list[str]:
+        return [s.value for s in at.success if s.value.startswith("Started")]
+
+    with lock_held_elsewhere(run_dir):
+        run.write_status(state="running", step=12, imgs_per_s=None)  # a resumed trainer, still compiling
+        at.run()
+        assert banner() == ["Started **fresh** on 3 class(es): a, b, c. The first step takes a little while "
+                            "(loading the data, building the model)."]
+        at.run()
+        assert banner()  # still warming up: it stays
+        run.write_status(imgs_per_s=120.0)  # its first logged step
+        at.run()
+        assert not banner()
+    at.session_state["train_started"] = ("fresh", "3 class(es): a, b, c")  # started again, then stopped
+    run.write_status(state="stopped", imgs_per_s=None)
+    at.run()
+    assert not banner()
+    assert not at.exception
+
+
 def test_a_training_run_cannot_be_deleted(tmp_path):
     from gan.runs import Run, RunLockedError, delete_run
 
