@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import messages, models, navigation, policy, scores
+from studio import policy, upload_guard
+
+upload_guard.enforce(policy.limits())  # first: the server's upload caps hold from this run on
+
+from studio import messages, models, navigation, scores  # noqa: E402
 
 
 def home() -> None:
