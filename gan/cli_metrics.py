@@ -9,6 +9,7 @@ metric that cannot be computed here (`MetricError`).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def add_evaluate(sub) -> None:
                    help=f"generated samples per metric (overrides the count in the name; 2 to {MAX_EVAL_SAMPLES:,})")
     p.add_argument("--data", help="reference data source (default: the run's training data)")
     p.add_argument("--seed", type=spec_of("seed").parse, default=0)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per score on stdout (the fields of gan.metrics.Result), for programs such "
+                        "as the app; notes and progress go to stderr (progress lines where GAN_PROGRESS=lines)")
+    p.add_argument("--no-save", dest="save", action="store_false",
+                   help="print the scores without appending them to evals.csv")
     p.add_argument("--update-shipped", action="store_true",
                    help="append to a shipped model's own evals.csv (maintainers refreshing its scores); by default "
                         f"a model under checkpoints/ is never written to, its scores go to <runs>/{SHIPPED_SCORES}/")
@@ -110,12 +116,24 @@ def _evaluate(args) -> int:
         results = without_negative_zero(metrics.evaluate_run(run, names, n=args.n, data=args.data, seed=args.seed))
     except metrics.MetricError as e:
         raise CliError(str(e)) from None
-    lines = [metrics.format_table(results), *skipped_lines(names, results, conditional)]
-    print("\n".join(lines), flush=True)  # first: a failed save must not lose minutes of work
-    target.append_evals(run.status().step or 0, results)
-    if target is not run:
-        print(f"{run.name} is a shipped model: scores appended to {target.evals_path}")
+    notes = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the results alone, a line each
+    scores = [result_json(r) for r in results] if args.json else [metrics.format_table(results)]
+    print("\n".join(scores), flush=True)  # first: a failed save must not lose minutes of work
+    for line in skipped_lines(names, results, conditional):
+        print(line, file=notes, flush=True)
+    if args.save:
+        target.append_evals(run.status().step or 0, results)
+        if target is not run:
+            print(f"{run.name} is a shipped model: scores appended to {target.evals_path}", file=notes)
     return 0
+
+
+def result_json(result) -> str:
+    """One score as a line of JSON: `gan.metrics.Result(**json.loads(line))` gives it back (nan included)."""
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(result))
 
 
 def add_train_classifier(sub) -> None:

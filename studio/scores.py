@@ -313,33 +313,16 @@ def cifar10_caption() -> str:
             f"Start the app with {data.CIFAR10_ENV}=/path/to/a/local/copy.")
 
 
-# The worker: evaluate_run in a process of its own, its Results back as JSON on stdout, or one error line.
-_WORKER = """
-import dataclasses, json, sys
-from gan.backend import import_keras_quietly
-import_keras_quietly()
-from gan import metrics
-from gan.runs import Run
-path, names, n, data = json.loads(sys.argv[1])
-try:
-    results = metrics.evaluate_run(Run(path), names, n=n, data=data)
-except Exception as e:  # ours (ValueError and kin) are one line for the user as they are
-    from gan.errors import first_line
-    print(first_line(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {first_line(e)}", file=sys.stderr)
-    sys.exit(2)
-print(json.dumps([dataclasses.asdict(r) for r in results]))
-"""
-
-
 def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | None = None,
              on_progress: Callable[[int, int, str], None] | None = None) -> list:
     """gan.metrics.evaluate_run (sampling, reference statistics, scores, floors), appended to evals.csv
     only when `save`; returns its Results. Raises gan.metrics.MetricError (one line) when it fails.
 
-    It runs in a worker process: the classifier (or Inception), the samples and their buffers go back to the
-    system when it ends, so the server stays small however many people evaluate. Slow extractors (Inception:
-    minutes per thousand images on a CPU) report `progress <done> <total> <what>` lines on the worker's
-    stderr, passed on to `on_progress(done, total, what)`.
+    It runs `python -m gan evaluate --json` in a process of its own, as training runs `python -m gan train`:
+    the classifier (or Inception), the samples and their buffers go back to the system when it ends, so the
+    server stays small however many people evaluate, and the app scores exactly as the command line does.
+    Slow extractors (Inception: minutes per thousand images on a CPU) report `progress <done> <total> <what>`
+    lines on its stderr, passed on to `on_progress(done, total, what)`.
     """
     import json
     import subprocess
@@ -350,10 +333,13 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
     from gan.files import REPO_ROOT
     from gan.metrics.fid_inception import PROGRESS_ENV
 
+    command = [sys.executable, "-m", "gan", "evaluate", "--run-dir", str(run.path), "--metrics", ",".join(names),
+               "--json", *(["--n", str(n)] if n is not None else []), *(["--data", data] if data else []),
+               *([] if save else ["--no-save"])]
     env = {**os.environ, PROGRESS_ENV: "lines"}
     with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: the worker never blocks on a full stdout
-        worker = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps([str(run.path), list(names), n, data])],
-                                  stdout=out, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env)
+        worker = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                  cwd=REPO_ROOT, env=env)
         other = []
         for line in worker.stderr:
             match = PROGRESS.match(line)
@@ -365,13 +351,16 @@ def evaluate(run: Run, names: list[str], n: int | None, save: bool, data: str | 
         out.seek(0)
         output = out.read()
     if returncode != 0:
-        raise metrics.MetricError(other[-1] if other else f"the evaluation stopped (exit code {returncode})")
-    from gan.cli_metrics import scores_run, without_negative_zero
+        raise metrics.MetricError(_failure(other, returncode))
+    return [metrics.Result(**json.loads(line)) for line in output.splitlines() if line.strip()]
 
-    results = without_negative_zero([metrics.Result(**row) for row in json.loads(output.strip().splitlines()[-1])])
-    if save:  # Run.append_evals makes the user's folder for a shipped model's scores on first use
-        scores_run(run).append_evals(run.status().step or 0, results)
-    return results
+
+def _failure(stderr_lines: list[str], returncode: int) -> str:
+    """Why the evaluation failed, in one line: the command's own `error: ...` line, without its prefix."""
+    said = [line.removeprefix("error:").strip() for line in stderr_lines if line.startswith("error:")]
+    if said or stderr_lines:
+        return (said or stderr_lines)[-1]
+    return f"the evaluation stopped (exit code {returncode})"
 
 
 PROGRESS = re.compile(r"^progress (?P<done>\d+) (?P<total>\d+) (?P<what>.*)$")

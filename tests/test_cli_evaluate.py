@@ -60,6 +60,36 @@ def test_a_conditional_run_that_got_every_metric_says_nothing_was_skipped(tmp_pa
     assert "skipped" not in capsys.readouterr().out
 
 
+def test_json_prints_one_result_a_line_and_no_save_writes_nothing(tmp_path, capsys, unconditional_scores):
+    """What the app's Evaluate page reads: stdout holds the results alone; notes go to stderr."""
+    import json
+
+    run = fake_run(tmp_path / "runs" / "plain", conditional=False)
+    argv = ["evaluate", "--run-dir", str(run), "--metrics", "fd_cifar10k,class_acc10k", "--json"]
+    assert main([*argv, "--no-save"]) == 0
+    out, err = capsys.readouterr()
+    results = [Result(**json.loads(line)) for line in out.splitlines()]
+    assert results == [Result("fd_cifar10k", 80.5, 2.5, 16, "d:64", "cifar"),
+                       Result("class_coverage10k", 0.0, 0.9, 16, "d:64", "cifar")]
+    assert math.copysign(1, results[1].value) == 1  # no negative zero here either
+    assert "class_acc10k  skipped: unconditional" in err
+    assert not (run / "evals.csv").exists()
+    assert main(argv) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert ",fd_cifar10k,80.5," in (run / "evals.csv").read_text()
+
+
+def test_json_keeps_a_floor_without_meaning_as_nan(tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.setattr(metrics, "evaluate_run", lambda run, names, **_: [
+        Result("class_acc10k", 0.5, math.nan, 16, "d:64", "cifar")])
+    run = fake_run(tmp_path / "runs" / "cond", conditional=True)
+    assert main(["evaluate", "--run-dir", str(run), "--metrics", "class_acc10k", "--json", "--no-save"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert math.isnan(Result(**json.loads(line)).floor)
+
+
 # --- item 8: shipped folders are read-only; their new scores go to the user's runs folder ----------------------
 
 def test_the_repos_checkpoints_are_shipped_and_a_users_runs_are_not(tmp_path):

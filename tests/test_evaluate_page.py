@@ -267,6 +267,21 @@ def test_a_missing_classifier_is_one_friendly_line(env, tiny_run, monkeypatch):
     assert not run.joinpath("evals.csv").exists()
 
 
+def test_the_app_evaluates_with_the_command_line_and_reports_its_error_line(env, tiny_run):
+    """studio.scores.evaluate runs `python -m gan evaluate --json`: its scores unsaved with save=False, and a
+    refusal of the command (here: no generator) as the command's own one line."""
+    run = copy_run(tiny_run, env / "runs" / "tiny")
+    (result,) = scores.evaluate(Run(run), ["nn_psnr1k"], 8, save=False)
+    assert (result.metric, result.n) == ("nn_psnr1k", 8) and result.value == result.value
+    assert not (run / "evals.csv").exists()
+    (run / "generator.keras").unlink()
+    from gan import metrics
+
+    with pytest.raises(metrics.MetricError) as failed:
+        scores.evaluate(Run(run), ["nn_psnr1k"], 8, save=True)
+    assert str(failed.value) == f"no generator in {run}: train it first"
+
+
 # --- helpers (studio.scores) -------------------------------------------------------------------------
 
 
