@@ -41,6 +41,11 @@ class Spec:
     high_open: bool = False  # high itself is excluded: ..., high)
     choices: tuple = ()
     optional: bool = False  # None (JSON null) allowed: the preset's default fills it in
+    help: str = ""  # what it does, in a line: the CLI's --help and the Train page's tooltip both show it
+
+    def usage(self) -> str:
+        """The help line with the accepted values: what `--help` and the Train page say about the setting."""
+        return self.help if self.choices or self.kind in (bool, str) else f"{self.help}; {self.describe()}"
 
     def describe(self) -> str:
         """The accepted values in words, for an error line: 'a whole number in [1, 10]'."""
@@ -108,9 +113,9 @@ def shown(value: Any) -> str:
 
 
 def setting(default: Any, kind: type, low: float | None = None, high: float | None = None, *,
-            low_open: bool = False, high_open: bool = False, choices: tuple = (), **kwargs: Any) -> Any:
+            low_open: bool = False, high_open: bool = False, choices: tuple = (), help: str, **kwargs: Any) -> Any:  # noqa: A002
     """A TrainConfig field with its Spec; `optional` (None allowed) follows from a None default."""
-    spec = Spec(kind, low, high, low_open, high_open, tuple(choices), optional=default is None)
+    spec = Spec(kind, low, high, low_open, high_open, tuple(choices), optional=default is None, help=help)
     return field(default=default, metadata={"spec": spec}, **kwargs)
 
 
@@ -127,44 +132,53 @@ class TrainConfig:
     them would only run out of memory or ignore Stop for minutes (d_steps 100000, batch 100000).
     """
 
-    data: str = setting("cifar10", str)
-    preset: str = setting("sngan-cpu", str)  # gan.presets.DEFAULT_PRESET
-    conditional: bool | None = setting(None, bool)
-    epochs: int = setting(50, int, 1, 10_000)
-    steps: int | None = setting(None, int, 1, 10_000_000)  # stop after this many steps in total (overrides epochs)
-    batch_size: int | None = setting(None, int, 1, 4096)
-    latent_dim: int | None = setting(None, int, 1, 1024)
-    g_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True)
-    d_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True)
-    beta1: float | None = setting(None, float, 0, 1, high_open=True)
-    beta2: float | None = setting(None, float, 0, 1, high_open=True)
-    loss: str | None = setting(None, str, choices=LOSSES)  # "bce" (non-saturating, logits) or "hinge"
-    d_steps: int | None = setting(None, int, 1, 10)  # discriminator updates per generator update
-    label_smoothing: float = setting(0.0, float, 0, 0.5, high_open=True)  # one-sided: real targets become 1 - s
-    instance_noise: float = setting(0.0, float, 0, 2)  # std of Gaussian noise on D inputs, decays linearly to 0
-    dropout: float | None = setting(None, float, 0, 1, high_open=True)  # discriminator dropout rate (DCGAN presets)
-    augment: str | None = setting(None, str)  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
-    ema: float | None = setting(None, float, 0, 1, high_open=True)  # EMA decay of the generator weights; 0 = off
-    # batches that re-estimate the EMA generator's BatchNorm statistics; 0 = off
-    bn_reestimate: int | None = setting(None, int, 0, 10_000)
-    # "linear": both learning rates fall linearly to 0 over the planned steps
-    lr_decay: str | None = setting(None, str, choices=LR_DECAYS)
-    mode_seeking: float | None = setting(None, float, 0, 100)  # weight of MSGAN's mode-seeking term in G's loss
-    image_size: int = setting(32, int, choices=(32, 64))
-    limit: int | None = setting(None, int, 1, 100_000_000)  # use at most this many training images
-    # images kept out of training (stratified), recorded in holdout.json: honest test images
-    holdout: int = setting(0, int, 0, 1_000_000)
-    seed: int = setting(0, int, 0, INT32)
-    log_every: int = setting(50, int, 1, 100_000)  # steps between metric rows
-    checkpoint_every: int = setting(0, int, 0, 10_000_000)  # steps between checkpoints; 0 = once per epoch
-    eval_every: int = setting(0, int, 0, 10_000_000)  # steps between cheap in-training evaluations; 0 = off
-    # what those evaluations score (gan.metrics.LIVE_METRICS)
-    eval_metric: str = setting("fd_cifar2k", str, choices=LIVE_METRICS)
-    keep_best: bool = setting(False, bool)  # keep the generator that scored best so far in best/ (needs eval_every)
-    mixed_precision: bool = setting(False, bool)  # bfloat16 compute; worth it on recent GPUs only
-    # XLA-compile the train step; None = the faster choice for this backend and device
-    jit: bool | None = setting(None, bool)
-    distribute: bool = setting(False, bool)  # data-parallel over all local devices
+    data: str = setting("cifar10", str, help="cifar10 (default), a folder or .zip of <class>/<image>, or an .npz")
+    preset: str = setting("sngan-cpu", str, help="model preset (gan.presets: its defaults fill the unset settings)")
+    conditional: bool | None = setting(None, bool, help="class-conditional G and D")
+    epochs: int = setting(50, int, 1, 10_000, help="passes over the data (default 50)")
+    steps: int | None = setting(None, int, 1, 10_000_000, help="stop after this many steps in total")  # over epochs
+    batch_size: int | None = setting(None, int, 1, 4096, help="images per step (preset default: 64 for sngan-cpu)")
+    latent_dim: int | None = setting(None, int, 1, 1024, help="size of the noise vector z (preset default)")
+    g_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True,
+                                 help="generator learning rate (preset default)")
+    d_lr: float | None = setting(None, float, 0, 1, low_open=True, high_open=True,
+                                 help="discriminator learning rate (preset default)")
+    beta1: float | None = setting(None, float, 0, 1, high_open=True, help="Adam's beta1 (preset default)")
+    beta2: float | None = setting(None, float, 0, 1, high_open=True, help="Adam's beta2 (preset default)")
+    loss: str | None = setting(None, str, choices=LOSSES, help="bce (non-saturating) or hinge (preset default)")
+    d_steps: int | None = setting(None, int, 1, 10, help="D updates per G update (preset default: 1)")
+    label_smoothing: float = setting(0.0, float, 0, 0.5, high_open=True,
+                                     help="one-sided: real targets become 1 - s (default 0)")
+    instance_noise: float = setting(0.0, float, 0, 2, help="initial std of noise on D inputs, decays to 0 (default 0)")
+    dropout: float | None = setting(None, float, 0, 1, high_open=True,
+                                    help="discriminator dropout rate (preset default; DCGAN presets 0.3)")
+    augment: str | None = setting(None, str, help="DiffAugment ops, e.g. color,translation,cutout ('' = off; "
+                                  "preset default)")
+    ema: float | None = setting(None, float, 0, 1, high_open=True, help="EMA decay of G's weights (0 = off; preset "
+                                "default)")
+    bn_reestimate: int | None = setting(None, int, 0, 10_000, help="batches that re-estimate the EMA generator's "
+                                        "BatchNorm statistics before it is sampled or saved (0 = off)")
+    lr_decay: str | None = setting(None, str, choices=LR_DECAYS, help="linear: learning rates fall to 0 by the last "
+                                   "step")
+    mode_seeking: float | None = setting(None, float, 0, 100, help="weight of MSGAN's mode-seeking term, which makes "
+                                         "a G that ignores z pay (0 = off; sngan-cpu: 1)")
+    image_size: int = setting(32, int, choices=(32, 64), help="height and width of the images, in pixels (default 32)")
+    limit: int | None = setting(None, int, 1, 100_000_000, help="use at most this many training images (default: all)")
+    holdout: int = setting(0, int, 0, 1_000_000, help="keep this many images out of training, spread over the classes, "
+                           "and record which in holdout.json: test images for CAS and augmentation gain (default 0)")
+    seed: int = setting(0, int, 0, INT32, help="random seed of weights, data order and noise (default 0)")
+    log_every: int = setting(50, int, 1, 100_000, help="steps between metric rows (default 50)")
+    checkpoint_every: int = setting(0, int, 0, 10_000_000, help="steps between checkpoints (default 0 = each epoch)")
+    eval_every: int = setting(0, int, 0, 10_000_000, help="steps between cheap FD scores (default 0 = off)")
+    eval_metric: str = setting("fd_cifar2k", str, choices=LIVE_METRICS, help="what --eval-every scores: overall FD "
+                               "on 2k samples (default) or intra-class FD on 5k")
+    keep_best: bool = setting(False, bool, help="keep the generator with the lowest --eval-metric so far in "
+                              "best/generator.keras")
+    mixed_precision: bool = setting(False, bool, help="bfloat16 compute (GPUs)")
+    jit: bool | None = setting(None, bool, help="XLA-compile the train step (default: only where it is faster: a GPU, "
+                               "or JAX)")
+    distribute: bool = setting(False, bool, help="data-parallel on all local devices, and on every process of a "
+                               "multi-process run (KERAS_DISTRIBUTION_* on JAX, TF_CONFIG on TensorFlow)")
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture knobs
 
     @classmethod

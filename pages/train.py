@@ -17,6 +17,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from gan.config import spec_of
 from gan.presets import DEFAULT_PRESET, preset_description, preset_names
 from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, grid_epoch, list_runs, runs_root
 from studio import control, launch, messages, navigation, policy, scores
@@ -53,39 +54,26 @@ def new_run_form() -> None:
         c1, c2, c3, c4 = st.columns(4)
         preset = c1.selectbox("Preset", presets, index=presets.index(DEFAULT_PRESET), key="train_preset",
                               help="\n\n".join(f"**{name}**: {preset_description(name)}" for name in presets))
-        max_epochs = limits.max_epochs or 10_000
-        epochs = c2.number_input("Epochs", 1, max_epochs, min(10, max_epochs), key="train_epochs",
-                                 help=f"At most {max_epochs} in this demo." if limits.max_epochs else None)
-        batch_size = c3.number_input("Batch size", 1, 4096, None, key="train_batch_size",
-                                     placeholder="preset default")
-        latent_dim = c4.number_input("Latent size", 1, 1024, None, key="train_latent_dim",
-                                     placeholder="preset default")
+        epochs = setting_input(c2, "Epochs", "epochs", min(10, limits.max_epochs or 10), cap=limits.max_epochs)
+        batch_size = setting_input(c3, "Batch size", "batch_size", placeholder="preset default")
+        latent_dim = setting_input(c4, "Latent size", "latent_dim", placeholder="preset default")
         c1, c2, c3, c4 = st.columns(4)
-        g_lr = c1.number_input("G learning rate", 1e-6, 0.5, None, format="%.5f", step=1e-4, key="train_g_lr",
-                               placeholder="preset default")
-        d_lr = c2.number_input("D learning rate", 1e-6, 0.5, None, format="%.5f", step=1e-4, key="train_d_lr",
-                               placeholder="preset default")
-        beta1 = c3.number_input("Adam beta1", 0.0, 0.99, None, step=0.1, key="train_beta1",
-                                placeholder="preset default")
+        g_lr = setting_input(c1, "G learning rate", "g_lr", format="%.5f", step=1e-4, placeholder="preset default")
+        d_lr = setting_input(c2, "D learning rate", "d_lr", format="%.5f", step=1e-4, placeholder="preset default")
+        beta1 = setting_input(c3, "Adam beta1", "beta1", step=0.1, placeholder="preset default")
         conditional = c4.selectbox("Conditional", ("preset default", "yes", "no"), key="train_conditional",
-                                   help="A class-conditional GAN can be asked for a class.")
+                                   help=spec_of("conditional").usage())
         c1, c2, c3 = st.columns(3)
-        label_smoothing = c1.number_input("Label smoothing", 0.0, 0.49, 0.0, step=0.05, key="train_label_smoothing",
-                                          help="One-sided: D's real targets become 1 - s.")
-        instance_noise = c2.number_input("Instance noise", 0.0, 2.0, 0.0, step=0.05, key="train_instance_noise",
-                                         help="Std of noise on D's inputs, decaying to 0.")
+        label_smoothing = setting_input(c1, "Label smoothing", "label_smoothing", 0.0, step=0.05)
+        instance_noise = setting_input(c2, "Instance noise", "instance_noise", 0.0, step=0.05)
         name = c3.text_input("Run name", key="train_run_name", max_chars=64, help="Letters, digits, '-' and '_'.")
         with st.expander("Advanced"):
             c1, c2, c3, c4 = st.columns(4)
-            steps = None if demo else c1.number_input("Stop after steps", 1, 10_000_000, None, key="train_steps",
-                                                      placeholder="all epochs")
-            max_images = limits.max_images or 10_000_000
-            limit = c2.number_input("Use at most N images", 1, max_images, None, key="train_limit",
-                                    placeholder=f"all, up to {max_images:,}" if limits.max_images else "all")
-            log_every = c3.number_input("Log every N steps", 1, 100_000, 50, key="train_log_every")
-            jit = c4.selectbox("XLA compile", ("auto", "on", "off"), key="train_jit",
-                               help="auto: off on a CPU (TensorFlow's own convolutions are faster there), "
-                               "on with a GPU or JAX.")
+            steps = None if demo else setting_input(c1, "Stop after steps", "steps", placeholder="all epochs")
+            limit = setting_input(c2, "Use at most N images", "limit", cap=limits.max_images,
+                                  placeholder=f"all, up to {limits.max_images:,}" if limits.max_images else "all")
+            log_every = setting_input(c3, "Log every N steps", "log_every", 50)
+            jit = c4.selectbox("XLA compile", ("auto", "on", "off"), key="train_jit", help=spec_of("jit").usage())
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if submitted:
         _start_new(source, data_path, upload, dict(
@@ -95,6 +83,17 @@ def new_run_form() -> None:
             instance_noise=instance_noise or None, limit=_int(limit) or limits.max_images, log_every=int(log_every),
             jit={"on": True, "off": False}.get(jit),
         ), name.strip())
+
+
+def setting_input(col, label: str, name: str, value: float | None = None, cap: int | None = None, **kwargs):
+    """A number input (key `train_<name>`) for TrainConfig's setting `name`, bounded and explained by its Spec,
+    the one declaration the CLI's flags use too; `cap` is a lower maximum (demo mode's). An open bound (a
+    learning rate of 0) is left to TrainConfig, which refuses it in words when the form is sent."""
+    spec = spec_of(name)
+    high = spec.high if cap is None else min(cap, spec.high)
+    note = f" At most {cap:,} in this demo." if cap is not None else ""
+    return col.number_input(label, spec.kind(spec.low), spec.kind(high), value, key=f"train_{name}",
+                            help=spec.usage() + note, **kwargs)
 
 
 def _int(value) -> int | None:

@@ -527,6 +527,31 @@ def test_the_started_banner_goes_at_the_first_step_and_after_stop(empty_env):
     assert not at.exception
 
 
+PAGE_SETTINGS = ("epochs", "batch_size", "latent_dim", "g_lr", "d_lr", "beta1", "label_smoothing", "instance_noise",
+                 "steps", "limit", "log_every")  # the number inputs of the new-run form, keyed train_<setting>
+
+
+@pytest.mark.parametrize("demo", [False, True])
+def test_the_forms_bounds_and_help_are_the_settings_own(empty_env, monkeypatch, demo):
+    """Each widget of a setting is bounded and explained by the setting's Spec (the CLI's flags use it too);
+    demo mode lowers only the maxima it caps."""
+    from gan.config import spec_of
+    from studio.policy import DEMO_LIMITS
+
+    monkeypatch.setenv("GAN_DEMO_MODE", "1" if demo else "0")
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert not at.exception
+    caps = {"epochs": DEMO_LIMITS.max_epochs, "limit": DEMO_LIMITS.max_images} if demo else {}
+    shown = [name for name in PAGE_SETTINGS if not (demo and name == "steps")]  # demo mode counts in epochs
+    for name in shown:
+        spec, widget = spec_of(name), at.number_input(key=f"train_{name}")
+        assert (widget.min, widget.max) == (spec.low, caps.get(name, spec.high)), name
+        assert widget.proto.help.startswith(spec.usage()), name
+    for name in ("conditional", "jit"):
+        assert at.selectbox(key=f"train_{name}").help == spec_of(name).usage()
+    assert at.number_input(key="train_g_lr").max == 1  # the page said 0.5 while the config takes up to 1
+
+
 def test_a_training_run_cannot_be_deleted(tmp_path):
     from gan.runs import Run, RunLockedError, delete_run
 

@@ -103,3 +103,20 @@ def test_every_setting_declares_its_type_and_bounds_once():
     assert spec_of("d_steps").parse("3") == 3
     with pytest.raises(argparse.ArgumentTypeError, match=r"\[1, 10\]"):
         spec_of("d_steps").parse("300")
+
+
+def test_every_setting_says_what_it_does_and_the_cli_says_the_same():
+    """One declaration per setting: its Spec's help is what `python -m gan train --help` shows (the Train page
+    shows it too: tests/test_app.py)."""
+    from gan.cli import build_parser
+    from gan.config import spec_of
+
+    specs = {f.name: f.metadata["spec"] for f in dataclasses.fields(TrainConfig) if "spec" in f.metadata}
+    assert all(spec.help for spec in specs.values()), [name for name, spec in specs.items() if not spec.help]
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.option_strings[0]: a for a in train._actions if a.option_strings}
+    shown = {name: flags[f"--{name.replace('_', '-')}"].help for name in specs
+             if f"--{name.replace('_', '-')}" in flags and name != "preset"}  # preset: the registry's list
+    assert len(shown) > 30
+    assert {name: spec_of(name).usage() for name in shown} == shown
+    assert spec_of("g_lr").usage() == "generator learning rate (preset default); a finite number in (0, 1)"
