@@ -133,6 +133,66 @@ def load_model(run: Run) -> keras.Model:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far a model trained, in words for a metric tile: `label` over `value`, `detail` on hover."""
+
+    label: str  # "Trained", "Best checkpoint" or "Planned"
+    value: str  # "epoch 70 of 120"
+    detail: str
+
+    @property
+    def sentence(self) -> str:
+        """One line for running text: "best checkpoint, epoch 70 of 120"."""
+        return self.value if self.label == "Trained" else f"{self.label.lower()}, {self.value}"
+
+
+SHIPPED_BEST = "best.json"  # beside a shipped generator.keras: it is the run's best/ generator, not its last
+
+
+def training_progress(run: Run) -> Progress:
+    """How far the model in `run` trained, out of how far its run went.
+
+    A shipped model is the best-scoring checkpoint of a longer run (its `best.json` says which step), so
+    "epoch 70" alone reads as a run cut short when its card says 120 epochs. The total comes from the
+    config (epochs) or status.json (steps); when neither says, no total is claimed.
+    """
+    from gan.files import read_json
+
+    status = run.status()
+    try:
+        config = run.config() if run.exists() else None
+    except ValueError:  # a broken config.json: the model still samples, the total is unknown
+        config = None
+    per_epoch = status.steps_per_epoch
+    total_steps = status.total_steps or (config.steps if config else None)
+    total_epochs = config.epochs if config and not config.steps else None
+    of_epochs = f" of {total_epochs:,}" if total_epochs else ""
+    of_steps = f" of {total_steps:,}" if total_steps else ""
+
+    def position(step: int, epoch: int | None) -> str:  # a run planned in steps reads best in steps
+        if epoch is not None and (total_epochs or not total_steps):
+            return f"epoch {epoch:,}{of_epochs}"
+        return f"step {step:,}{of_steps}"
+
+    best = read_json(run.path / SHIPPED_BEST, default=None)
+    best_step = best.get("step") if isinstance(best, dict) else None
+    if isinstance(best_step, int) and not isinstance(best_step, bool):
+        epoch = best_step // per_epoch if per_epoch else (status.epoch if status.step == best_step else None)
+        score = best.get("value")
+        scored = (f" ({best.get('metric')} {score:.4g})" if isinstance(score, int | float) and best.get("metric")
+                  else "")
+        detail = f"The checkpoint that scored best during training{scored}: step {best_step:,}{of_steps}"
+        if total_epochs:
+            detail += f"; the run was planned for {total_epochs:,} epochs"
+        return Progress("Best checkpoint", position(best_step, epoch), f"{detail}; state {status.state}.")
+    if status.step is not None:
+        return Progress("Trained", position(status.step, status.epoch),
+                        f"Step {status.step:,}{of_steps}; state {status.state}.")
+    planned = f"{total_epochs:,} epochs" if total_epochs else f"{total_steps:,} steps" if total_steps else "unknown"
+    return Progress("Planned", planned, "No training status was saved with this model: this is its planned length.")
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     latent_dim: int
     num_classes: int
