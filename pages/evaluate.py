@@ -61,6 +61,22 @@ def metric_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     return alt.layer(lines, rules, title=metric)
 
 
+def newest_first(names: list[str], latest: dict[str, dict]) -> list[str]:
+    """`names` by when each was last measured, newest first (ties keep their order; no time sorts last).
+
+    A shipped model has a dozen scores: in evals.csv's order a metric scored for the first time lands in
+    the table's last row, below the fold of its scroll box, right after the user asked for it.
+    """
+    def when(name: str) -> float:
+        try:
+            value = float(latest.get(name, {}).get("time"))
+        except (TypeError, ValueError):
+            return float("-inf")
+        return value if value == value else float("-inf")  # NaN: written by hand, without a time
+
+    return sorted(names, key=when, reverse=True)
+
+
 def history_section(run: Run) -> None:
     st.subheader(f"Scores of {run.name} over training")
     evals = scores.run_evals(run)
@@ -70,6 +86,7 @@ def history_section(run: Run) -> None:
                 f"(faster on a GPU box): `{CLI_HINT.format(path=run.path)}`.", icon=":material/info:")
         return
     latest = scores.latest_scores(evals)
+    names = newest_first(names, latest)  # a score just computed is the one wanted: not below a table's fold
     steps = {name: scores.score_history(evals, name)["step"].nunique() for name in names}
     charted = [name for name in names if steps[name] > 1]
     once = [name for name in names if steps[name] <= 1]
