@@ -19,6 +19,7 @@ navigation.within_app(__file__)  # a first visit straight to this URL goes throu
 FORMATS = {"zip": ".zip of PNGs + labels.csv", "npz": ".npz (images, labels)"}
 BATCH = 256
 RESULT = "export_result"  # session_state: (file name, bytes, mime, summary) of the last export
+NOTE = "export_note"  # session_state: what the last export used instead of what was typed, if anything
 
 
 def generate_all(model, n: int, seed: int, truncation: float | None, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,14 +44,18 @@ def main() -> None:
     demo = " in this demo" if cap < export.MAX_EXPORT else ""
     with st.form("export"):
         c1, c2, c3 = st.columns(3)
+        # No max_value (export.within says why): a number past the cap is clamped, and the page says so.
         if info.num_classes:
             most = max(1, cap // info.num_classes)
-            per_class = c1.number_input("Images per class", 1, most, min(10, most), key="export_per_class",
-                                        help=f"{info.num_classes} classes; at most {cap:,} images in all{demo}.")
-            n = int(per_class) * info.num_classes
+            asked = int(c1.number_input("Images per class", value=min(10, most), step=1, key="export_per_class",
+                                        help=f"{info.num_classes} classes: at most {most:,} per class, "
+                                             f"{cap:,} images in all{demo}."))
+            per_class, note = export.within(asked, most, "Images per class")
+            n = per_class * info.num_classes
         else:
-            n = int(c1.number_input("Images", 1, cap, min(100, cap), key="export_n",
-                                    help=f"At most {cap:,}{demo}."))
+            asked = int(c1.number_input("Images", value=min(100, cap), step=1, key="export_n",
+                                        help=f"At most {cap:,}{demo}."))
+            n, note = export.within(asked, cap, "Images")
         seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="export_seed"))
         fmt = c3.radio("Format", list(FORMATS), format_func=FORMATS.__getitem__, key="export_format")
         truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
@@ -71,6 +76,9 @@ def main() -> None:
         except NotAllowedError as e:
             st.error(f"Not exported: {e}.")
             return
+        st.session_state[NOTE] = note
+        if note:  # shown while the images are made, and kept beside their download below
+            st.warning(note, icon=":material/warning:")
         images, labels = generate_all(model, n, seed, truncation or None, info.num_classes)
         kept = labels if info.num_classes else None
         build = export.export_zip if fmt == "zip" else export.export_npz
@@ -82,6 +90,8 @@ def main() -> None:
     if RESULT in st.session_state:
         name, blob, mime, summary = st.session_state[RESULT]
         st.success(summary)
+        if st.session_state.get(NOTE) and not go:
+            st.warning(st.session_state[NOTE], icon=":material/warning:")
         st.download_button(f"Download {name}", blob, name, mime, type="primary", icon=":material/download:",
                            key="export_download")
 

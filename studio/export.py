@@ -22,6 +22,19 @@ def check_export(n: int, limits: Limits = UNLIMITED) -> None:
         raise NotAllowedError(f"at most {MAX_EXPORT:,} images per export (asked for {n:,})")
 
 
+def within(asked: int, most: int, what: str) -> tuple[int, str | None]:
+    """`asked` clamped to [1, most], and a line saying what was used instead, if anything.
+
+    The page's number fields have no maximum on purpose: past a field's maximum the browser only turns it
+    red and keeps sending the previous value, so Generate would silently make a different number of images.
+    """
+    used = min(max(asked, 1), most)
+    if used == asked:
+        return used, None
+    bound = f"the most is {most:,}" if asked > most else "the least is 1"
+    return used, f"{what}: asked for {asked:,}, {bound}; used {used:,}."
+
+
 def export_zip(images: np.ndarray, labels: np.ndarray | None, class_names: list[str]) -> bytes:
     """A .zip of numbered PNGs plus labels.csv (filename, class_id, class_name; blank when unconditional)."""
     import csv
