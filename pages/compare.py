@@ -11,6 +11,8 @@ Train page checked it when the run started, or the owner chose it on the command
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 
@@ -18,6 +20,9 @@ from gan import explore, sampling, security
 from gan.runs import Run
 from gan.security import NotAllowedError
 from studio import messages, models, navigation, policy
+
+if TYPE_CHECKING:
+    from gan.data import Dataset
 
 navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
@@ -33,8 +38,8 @@ def training_data(source: str, image_size: int):
     return load_dataset(source, image_size, limit=DATA_LIMIT, roots=security.allowed_data_roots())
 
 
-def _data_or_help(run: Run):
-    """The run's training data, or None after explaining what is missing and how to fix it."""
+def _data_or_help(run: Run) -> tuple[Dataset | None, list[str] | None]:
+    """(the run's training data, None) or (None, [why it is missing, how to fix it...]) for the real half."""
     from gan.data import DataError
 
     config = run.config()
@@ -49,20 +54,19 @@ def _data_or_help(run: Run):
         try:
             source = security.check_data_source(source)
         except NotAllowedError as e:
-            st.warning(f"The training data is not available: {e}.")
-            st.caption("The app reads data only inside its allowed folders: "
-                       + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
-                       + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
-            return None
+            return None, [f"The training data is not available: {e}.",
+                          "The app reads data only inside its allowed folders: "
+                          + ", ".join(f"`{r}`" for r in security.allowed_data_roots())
+                          + ". The owner sets them with GAN_DATA_ROOTS (colon-separated)."]
     try:
-        return training_data(source, config.image_size)
+        return training_data(source, config.image_size), None
     except DataError as e:
-        st.warning(f"The training data is not available: {messages.redacted(str(e))}")
+        why = [f"The training data is not available: {messages.redacted(str(e))}"]
         elsewhere = "" if demo else " Or enter where the data is now under **Data source** above."
         if source.lower() != "cifar10":
-            st.markdown(f"This model was trained on `{messages.redacted(config.data)}`, which this machine cannot read."
-                        + elsewhere)
-        return None
+            why.append(f"This model was trained on `{messages.redacted(config.data)}`, which this machine cannot "
+                       "read." + elsewhere)
+        return None, why
 
 
 def _real(data, class_ids: list[int] | None, seed: int, n: int) -> np.ndarray:
@@ -98,7 +102,7 @@ def _shuffle_button(column, label: str, key: str) -> int:
 def main() -> None:
     st.title("Real vs generated")
     run, model, info = models.pick_loaded_model()
-    data = _data_or_help(run)
+    data, missing = _data_or_help(run)
 
     class_ids: list[int] | None = None
     if info.num_classes:
@@ -110,7 +114,11 @@ def main() -> None:
     real_seed = _shuffle_button(left, "Reshuffle real", "compare_real_seed")
     fake_seed = _shuffle_button(right, "Reshuffle generated", "compare_fake_seed")
     real = _real(data, class_ids, real_seed, 64) if data is not None else None
-    if real is not None and not len(real):
+    if missing:  # in the half that would show the real images, so it is not a blank beside the generated ones
+        left.warning(f"No real images to show. {missing[0]}", icon=":material/hide_image:")
+        for hint in missing[1:]:
+            left.caption(hint)
+    elif real is not None and not len(real):
         left.info("The loaded training images hold none of this class.")
     elif real is not None:
         left.image(sampling.make_grid(real, 8), caption=f"real ({data.source}, {len(data.images):,} loaded)",
@@ -133,9 +141,10 @@ def neighbours(fakes: np.ndarray, data) -> None:
         return
     top, distances = explore.nearest_neighbours(query, data.images, k=8)
     c1.image(sampling.png_bytes(query, scale=4), caption="generated", width=128)
-    captions = [f"{s:.1f} dB" + (f" - {data.class_names[data.labels[i]]}" if data.num_classes > 1 else "")
-                for i, s in zip(top, distances, strict=True)]
-    c2.image([sampling.png_bytes(data.images[i], scale=4) for i in top], caption=captions, width=96)
+    # One column per neighbour: a list of fixed-width images in one element wraps (7 + 1) on a narrow window.
+    for cell, i, s in zip(c2.columns(len(top), gap="small"), top, distances, strict=True):
+        name = f" - {data.class_names[data.labels[i]]}" if data.num_classes > 1 else ""
+        cell.image(sampling.png_bytes(data.images[i], scale=4), caption=f"{s:.1f} dB{name}", width="stretch")
 
 
 main()
