@@ -7,15 +7,42 @@ first steps (compilation) are excluded and the clock stops only after results ar
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from gan.backend import default_jit
+from gan.errors import CliError
 from gan.files import REPO_ROOT
+
+# Presets that only a GPU can time in reasonable time. `bench --preset strong --steps 50` ran for over 15
+# minutes on the 2-core development CPU before anyone stopped it (issue 24): each preset is timed twice
+# (with and without XLA), after warm-up steps and an XLA compilation of its own.
+GPU_ONLY = {
+    "strong": "its ResNet GAN is sized for GPUs: on a 2-core CPU even a quarter-width version took about 3 s a "
+              "step, and XLA alone took 80-110 s to compile it (benchmarks/RESULTS.md)",
+}
+ON_CPU_ENV = "GAN_BENCH_ON_CPU"  # "1": time GPU-only presets on a CPU anyway
+
+
+def cpu_refusal(presets: Sequence[str], gpu: bool, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why `bench` should not time `presets` on this machine (one line), or None when it may.
+
+    The simplest honest rule: a per-preset GPU-only mark, checked before anything is built, rather than a
+    time estimate that would itself cost minutes of warm-up on a CPU. $GAN_BENCH_ON_CPU=1 overrides it.
+    """
+    environ = os.environ if environ is None else environ
+    if gpu or environ.get(ON_CPU_ENV) == "1":
+        return None
+    slow = [preset for preset in dict.fromkeys(presets) if preset in GPU_ONLY]
+    if not slow:
+        return None
+    return (f"{slow[0]} is a GPU-only preset and no GPU is visible: {GPU_ONLY[slow[0]]}; timing it here would take "
+            f"far over 15 minutes. Run it on a GPU, or set {ON_CPU_ENV}=1 to time it on this CPU anyway")
 
 
 def device_name() -> str:
@@ -34,8 +61,6 @@ def device_name() -> str:
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    import os
-
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
@@ -121,8 +146,14 @@ def bench_lines(presets: list[str], steps: int, batch_size: int | None, mixed_pr
     """The bench table, a line at a time as each measurement finishes (a measurement takes 10-60 s).
 
     Each preset is timed with and without XLA (`both_jit`), beside the seeds' own step at the
-    seed preset's batch size, all in this process on this machine.
+    seed preset's batch size, all in this process on this machine. CliError, before anything is built,
+    when a preset is GPU-only and there is no GPU (`cpu_refusal`).
     """
+    from gan.backend import has_gpu
+
+    problem = cpu_refusal(presets, has_gpu())
+    if problem:  # before the first line is printed or a model is built
+        raise CliError(problem)
     import keras
 
     yield (f"backend {keras.backend.backend()} on {device_name()}, {steps} timed steps, "
