@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.errors import first_line
-from gan.files import atomic_write
+from gan.files import atomic_write, npy_header
 
 
 class CheckpointError(ValueError):
@@ -35,24 +35,14 @@ def save_checkpoint(path: str | Path, variables: list, meta: dict) -> None:
     atomic_write(path, write)
 
 
-# .npy header readers by format version; numpy writes 1.0, and 2.0 only for headers over 64 KiB.
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _UNREADABLE = (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, MemoryError)
 MAX_META_CHARS = 1_000_000
 
 
 def _header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one array, from its .npy header alone.
-
-    Checked before anything is loaded: a header may declare a terabyte-sized array (numpy
-    would try to allocate it) or an object dtype (refused anyway, but by then the data is read).
-    """
-    with archive.open(f"{name}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        if version not in _HEADER_READERS:
-            raise ValueError(f"array {name} has unsupported .npy format {version}")
-        shape, _, dtype = _HEADER_READERS[version](f)
-    return tuple(shape), dtype
+    """Shape and dtype of one array, from its .npy header alone (`gan.files.npy_header`): checked before
+    anything is loaded, so a header declaring a terabyte or an object dtype is refused unread."""
+    return npy_header(archive, f"{name}.npy")
 
 
 def read_meta(path: str | Path) -> dict:

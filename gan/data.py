@@ -21,8 +21,10 @@ import functools
 import io
 import logging
 import os
+import re
 import stat
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gan.files import keras_datasets_dir, npy_header
 
 log = logging.getLogger("gan.data")
 
@@ -44,13 +48,21 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 # away from untrusted bytes.
 _PIL_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP")
 
-MAX_PIXELS = 16_000_000  # per image, checked from the header before decoding
+MAX_PIXELS = 16_000_000  # per image, checked from the header before decoding (files and .npz alike)
 MAX_ZIP_ENTRIES = 500_000
 MAX_MEMBER_BYTES = 20 * 1024 * 1024  # declared uncompressed size of one member
 MAX_TOTAL_BYTES = 4 * 1024**3  # declared uncompressed size of the whole archive
 MAX_FAILED_FRACTION = 0.01  # more unreadable images than this -> DataError
-MAX_CLASSES = 10_000  # labels an .npz may declare: each class costs memory in the models and the metrics
+MAX_CLASSES = 10_000  # classes of any source: each costs memory in the models and the metrics
+MAX_CLASS_NAME_CHARS = 1_000  # per class name an .npz declares
 _CHUNK = 512  # images per thread-pool task
+
+# Pillow's own decompression-bomb check, for every image this process opens, at our limit; and its
+# warnings silenced: over MAX_PIXELS we refuse with our own line, and a corrupt EXIF block only loses
+# the orientation, so a warning naming Pillow's site-packages file would tell a user nothing.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF", category=UserWarning, module=r"PIL\.")
 
 
 class DataError(ValueError):
@@ -160,47 +172,71 @@ def _formats() -> tuple[str, ...]:
     return tuple(f for f in _PIL_FORMATS if f in Image.OPEN)
 
 
-def _fit(im: Image.Image, size: int) -> Image.Image:
-    """Center-crop to a square and resize to ``size`` (no-op when already right)."""
+def _square(im: Image.Image) -> Image.Image:
+    """The centred square crop (crop first: resize(box=...) would let the filter see pixels outside)."""
     w, h = im.size
-    if (w, h) == (size, size):
+    if w == h:
         return im
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    if w != h:  # crop first: resize(box=...) would let the filter see pixels outside
-        im = im.crop((left, top, left + side, top + side))
-    return im.resize((size, size), Image.Resampling.BICUBIC)
+    return im.crop((left, top, left + side, top + side))
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any mode -> 8-bit RGB as a viewer shows it. Alpha is dropped (not composited): pixels keep their colour.
+def _fit(im: Image.Image, size: int) -> Image.Image:
+    """Center-crop to a square and resize to ``size`` (no-op when already right)."""
+    if im.size == (size, size):
+        return im
+    return _square(im).resize((size, size), Image.Resampling.BICUBIC)
 
-    Pillow's own convert() clips 16-bit grey to 255 (a 16-bit photo turns white); it is rescaled
-    from its bit depth here instead.
+
+def _to_rgb(im: Image.Image, size: int) -> Image.Image:
+    """Any mode -> 8-bit RGB as a viewer shows it, fitted to ``size``. Alpha is dropped (not composited):
+    pixels keep their colour.
+
+    Pillow's own convert() clips 16-bit grey to 255 (a 16-bit photo turns white); it is rescaled from
+    its bit depth here instead, after fitting in 32-bit floats: 4 bytes a pixel once, where rescaling
+    the full image in float64 first cost ~30 (a 16-megapixel grey PNG peaked near 500 MB).
     """
-    if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey (PNG), as Pillow opens it
-        values = np.asarray(im, dtype=np.float64) * (255.0 / 65535.0)
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):  # 16-bit grey (PNG), as Pillow opens it
+        small = _fit(_square(im).convert("F"), size)
+        values = np.asarray(small, dtype=np.float32) * np.float32(255.0 / 65535.0)
         return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")  # avoids Pillow's palette-transparency warning
-    return im if im.mode == "RGB" else im.convert("RGB")
+    return _fit(im if im.mode == "RGB" else im.convert("RGB"), size)
+
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _reason(error: Exception) -> str:
+    """Why Pillow could not read an image, in words a user can act on (never an object's repr)."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not a PNG, JPEG, BMP, GIF or WebP image"
+    if isinstance(error, Image.DecompressionBombError):
+        return f"over the {MAX_PIXELS:,}-pixel limit"
+    text = _OBJECT_REPR.sub("", str(error)).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _decode(data: bytes, size: int) -> tuple[np.ndarray, bool]:
-    """Decode bytes; also report whether the image had to be resized."""
+    """Decode bytes; also report whether the image had to be resized.
+
+    The size an image declares is checked before it is decoded (Pillow opens lazily).
+    """
     try:
         im = Image.open(io.BytesIO(data), formats=_formats())
         w, h = im.size
         if w < 1 or h < 1 or w * h > MAX_PIXELS:
-            raise DataError(f"image is {w}x{h} pixels, over the {MAX_PIXELS:,} limit")
+            raise DataError(f"image is {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit")
         if min(w, h) >= 2 * size:
             im.draft("RGB", (size, size))  # JPEG: libjpeg downscales big images cheaply
         im = ImageOps.exif_transpose(im)  # a phone photo's EXIF orientation: upright, as viewers show it
-        arr = np.asarray(_fit(_to_rgb(im), size), dtype=np.uint8)
+        arr = np.asarray(_to_rgb(im, size), dtype=np.uint8)
     except DataError:
         raise
     except Exception as e:  # untrusted bytes: Pillow raises many types
-        raise DataError(f"unreadable image ({type(e).__name__}: {e})") from e
+        raise DataError(f"unreadable image ({_reason(e)})") from e
     if arr.shape != (size, size, 3):
         raise DataError(f"unreadable image (decoded to shape {arr.shape})")
     return arr, (w, h) != (size, size)
@@ -278,6 +314,8 @@ def _from_files(
         log.warning("ignoring %d images outside class folders in %s", loose, source)
         entries = [e for e in entries if e[1] != ""]
     class_names = tuple(sorted({cls for _, cls in entries}))
+    if len(class_names) > MAX_CLASSES:
+        raise DataError(f"{source} has {len(class_names):,} class folders; at most {MAX_CLASSES:,} classes are supported")
     index = {name: i for i, name in enumerate(class_names)}
     keys = [key for key, _ in entries]
     labels = np.array([index[cls] for _, cls in entries], np.int32)
@@ -441,32 +479,86 @@ def _from_arrays(
     return Dataset(x, y.astype(np.int32), class_names, 0, source)
 
 
+_NPZ_ARRAYS = ("x", "y", "class_names")
+
+
+def _npz_headers(zf: zipfile.ZipFile, path: Path) -> dict[str, tuple[str, tuple[int, ...], np.dtype]]:
+    """{array: (member, shape, dtype)} for the arrays we use, from their .npy headers alone."""
+    names = set(zf.namelist())
+    headers = {}
+    for key in _NPZ_ARRAYS:
+        member = next((m for m in (f"{key}.npy", key) if m in names), None)
+        if member is None:
+            continue
+        try:
+            shape, dtype = npy_header(zf, member)
+        except ValueError as e:
+            raise DataError(f"{path}: '{key}' is not a numpy array ({e})") from None
+        if dtype.hasobject:
+            raise DataError(f"{path} contains object arrays or pickled data, which are never "
+                            "loaded (allow_pickle=False); save plain numeric arrays instead")
+        headers[key] = (member, shape, dtype)
+    return headers
+
+
+def _check_npz_headers(headers: dict[str, tuple[str, tuple[int, ...], np.dtype]], path: Path) -> None:
+    """Refuse, from the declared shapes and dtypes, every array we would not use, before any is read.
+
+    So a small file declaring billions of labels, or a 30000x30000 image, is one line, not an allocation.
+    """
+    if "x" not in headers:
+        raise DataError(f"{path} has no 'x' array (expected uint8 images of shape (N, H, W, 3))")
+    _, shape, dtype = headers["x"]
+    if dtype != np.uint8:
+        raise DataError(f"{path}: 'x' has dtype {dtype}, expected uint8")
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)) or min(shape[1:3], default=0) < 1:
+        raise DataError(f"{path}: 'x' has shape {shape}, expected (N, H, W[, 1|3|4])")
+    n, h, w = shape[:3]
+    if n == 0:
+        raise DataError(f"{path}: 'x' holds no images")
+    if h * w > MAX_PIXELS:
+        raise DataError(f"{path}: 'x' declares images of {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit")
+    rgb = n * h * w * 3  # what the images take once grey is repeated to RGB
+    if rgb > MAX_TOTAL_BYTES:
+        raise DataError(f"{path}: 'x' declares {n:,} images of {w}x{h}, {rgb / 2**30:,.1f} GB as RGB, "
+                        f"over the {MAX_TOTAL_BYTES // 2**30} GB limit")
+    if "y" in headers:
+        _, y_shape, y_dtype = headers["y"]
+        if not np.issubdtype(y_dtype, np.integer):
+            raise DataError(f"{path}: 'y' has dtype {y_dtype}, expected integers")
+        if y_shape != (n,):
+            raise DataError(f"{path}: 'y' has shape {y_shape} but 'x' has {n} images; expected ({n},)")
+    if "class_names" in headers:
+        _, c_shape, c_dtype = headers["class_names"]
+        if c_dtype.kind != "U" or len(c_shape) != 1:
+            raise DataError(f"{path}: 'class_names' must be a 1-D unicode string array")
+        if c_shape[0] > MAX_CLASSES or c_dtype.itemsize > 4 * MAX_CLASS_NAME_CHARS:
+            raise DataError(f"{path}: 'class_names' declares {c_shape[0]:,} names of up to "
+                            f"{c_dtype.itemsize // 4:,} characters; at most {MAX_CLASSES:,} classes of "
+                            f"{MAX_CLASS_NAME_CHARS:,} characters are supported")
+
+
 def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Dataset:
-    """``x`` uint8 (N,H,W[,1|3|4]); optional integer ``y`` (N,) and ``class_names``."""
+    """``x`` uint8 (N,H,W[,1|3|4]); optional integer ``y`` (N,) and ``class_names``.
+
+    Every array's declared shape and dtype is checked from its header first (`_check_npz_headers`).
+    """
     try:
+        with zipfile.ZipFile(path) as zf:
+            headers = _npz_headers(zf, path)
+        _check_npz_headers(headers, path)
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x", "y", "class_names") if k in npz.files}
+            arrays = {key: npz[key] for key in headers}
+    except DataError:
+        raise
     except ValueError as e:
-        if "pickle" in str(e):
-            raise DataError(
-                f"{path} contains object arrays or pickled data, which are never "
-                "loaded (allow_pickle=False); save plain numeric arrays instead"
-            ) from e
         raise DataError(f"{path} is not a valid .npz file ({e})") from e
     except Exception as e:  # BadZipFile, OSError, corrupt headers...
         raise DataError(f"{path} is not a valid .npz file ({type(e).__name__}: {e})") from e
 
-    x = arrays.get("x")
-    if x is None:
-        raise DataError(f"{path} has no 'x' array (expected uint8 images of shape (N, H, W, 3))")
-    if x.dtype != np.uint8:
-        raise DataError(f"{path}: 'x' has dtype {x.dtype}, expected uint8")
+    x = arrays["x"]
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or min(x.shape[1:3], default=0) < 1:
-        raise DataError(f"{path}: 'x' has shape {arrays['x'].shape}, expected (N, H, W[, 1|3|4])")
-    if len(x) == 0:
-        raise DataError(f"{path}: 'x' holds no images")
     # Grayscale -> RGB; alpha is dropped, as for image files.
     x = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x[..., :3]
 
@@ -474,20 +566,11 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
     names = arrays.get("class_names")
     if y is None:
         return _from_arrays(x, np.zeros(len(x), np.int32), ("all",), image_size, limit, seed, str(path))
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: 'y' has dtype {y.dtype}, expected integers")
-    if y.shape != (len(x),):
-        raise DataError(f"{path}: 'y' has shape {y.shape} but 'x' has {len(x)} images; expected ({len(x)},)")
     if y.min() < 0:
         raise DataError(f"{path}: 'y' has negative labels")
-    if y.max() >= MAX_CLASSES or (names is not None and names.size > MAX_CLASSES):
+    if y.max() >= MAX_CLASSES:
         raise DataError(f"{path}: labels go up to {int(y.max()):,}; at most {MAX_CLASSES:,} classes are supported")
-    if names is None:
-        names = tuple(str(i) for i in range(int(y.max()) + 1))
-    elif names.dtype.kind != "U" or names.ndim != 1:
-        raise DataError(f"{path}: 'class_names' must be a 1-D unicode string array")
-    else:
-        names = tuple(str(n) for n in names)
+    names = tuple(str(i) for i in range(int(y.max()) + 1)) if names is None else tuple(str(n) for n in names)
     if y.max() >= len(names):
         raise DataError(f"{path}: label {int(y.max())} out of range for {len(names)} class names")
     return _from_arrays(x, y, names, image_size, limit, seed, str(path))
@@ -495,8 +578,15 @@ def _load_npz(path: Path, image_size: int, limit: int | None, seed: int) -> Data
 
 CIFAR10_ENV = "GAN_CIFAR10"  # a local copy of CIFAR-10's training split, used for the source "cifar10"
 RETRY_DOWNLOAD_S = 600  # after a failed download, "cifar10" fails at once for this long instead of retrying
-OFFLINE_HELP = (f"set {CIFAR10_ENV} to a local copy (a .zip or folder of <class>/<image> files, or an .npz) "
-                "and start again, or put Keras' cifar-10-python.tar.gz into ~/.keras/datasets/")
+
+
+def offline_help() -> str:
+    """What to do when CIFAR-10 cannot be downloaded: the local copy, or Keras' own file where Keras looks."""
+    folder = str(keras_datasets_dir())
+    home = str(Path.home())
+    shown = "~" + folder[len(home):] if folder.startswith(home + os.sep) else folder
+    return (f"set {CIFAR10_ENV} to a local copy (a .zip or folder of <class>/<image> files, or an .npz) "
+            f"and start again, or put Keras' cifar-10-python.tar.gz into {shown}/")
 
 
 def _download_marker() -> Path:
@@ -520,7 +610,7 @@ def recent_download_failure() -> str | None:
     if time.time() - failed_at >= RETRY_DOWNLOAD_S:
         return None
     return (f"CIFAR-10 is not downloaded, and the download failed {time.time() - failed_at:.0f} s ago "
-            f"(offline?); {OFFLINE_HELP}")
+            f"(offline?); {offline_help()}")
 
 
 def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
@@ -550,7 +640,7 @@ def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
         with contextlib.suppress(OSError):
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(f"{type(e).__name__}: {e}\n")
-        raise DataError(f"could not download CIFAR-10 ({type(e).__name__}; offline?); {OFFLINE_HELP}") from e
+        raise DataError(f"could not download CIFAR-10 ({type(e).__name__}; offline?); {offline_help()}") from e
     marker.unlink(missing_ok=True)
     y = np.asarray(y).reshape(-1)
     return _from_arrays(np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10")

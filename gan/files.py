@@ -252,6 +252,34 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio")
 
 
+def keras_datasets_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where Keras keeps downloaded datasets (cifar-10-batches-py): `$KERAS_HOME/datasets`, else
+    ~/.keras/datasets, as Keras itself decides. One place, so the allowed data folders, the offline
+    advice and the app's "is CIFAR-10 here" agree with where Keras really looks."""
+    environ = os.environ if environ is None else environ
+    keras_home = environ.get("KERAS_HOME")
+    if keras_home:
+        return Path(keras_home).expanduser() / "datasets"
+    return Path(environ.get("HOME") or Path.home()) / ".keras" / "datasets"
+
+
+def npy_header(archive: Any, member: str) -> tuple[tuple[int, ...], Any]:
+    """(shape, dtype) of one `.npy` member of an open zip (an `.npz`), from its header alone.
+
+    Read before any array is loaded: a header may declare a terabyte (numpy would allocate it) or an
+    object dtype (a pickle). ValueError for a member that is not a `.npy` array of format 1.0 or 2.0.
+    """
+    import numpy as np
+
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in readers:
+            raise ValueError(f"{member} has unsupported .npy format {version}")
+        shape, _, dtype = readers[version](f)
+    return tuple(shape), dtype
+
+
 def same_path(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name the same file, however each is written (relative, `~`, symlinks)."""
     if str(a) == str(b):

@@ -355,13 +355,14 @@ def test_corrupt_npz(tmp_path):
 
 @pytest.mark.parametrize("shape", [(10**6, 1024, 1024, 3), (3000, 1024, 1024, 3)], ids=["2.9TiB", "9GiB"])
 def test_npz_whose_header_declares_a_huge_array_is_a_data_error(tmp_path, shape):
-    """The header promises terabytes (numpy cannot allocate them) or gigabytes (the data then ends after 100
-    bytes): one DataError line either way, and nothing like the declared size is ever read."""
+    """The header promises terabytes or gigabytes (the data then ends after 100 bytes): refused from the
+    header alone, in one DataError line naming the limit, before numpy allocates anything."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
     with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
         zf.writestr("x.npy", header.getvalue() + bytes(100))
-    assert "not a valid .npz" in error_of(tmp_path / "huge.npz")
+    assert f"{shape[0]:,} images of 1024x1024" in error_of(tmp_path / "huge.npz")
+    assert "over the 4 GB limit" in error_of(tmp_path / "huge.npz")
 
 
 # --- zip safety -------------------------------------------------------------------
