@@ -265,6 +265,9 @@ class _Loop:
         self.train_step = make_train_step(gan, data.images, data.labels, replicas)
         self.pending: list[dict] = []  # per-step metrics since the last log row
         self.interval_start, self.interval_step = time.perf_counter(), step
+        # Seconds of the current log interval spent on grids, checkpoints and scores, not training: images/s
+        # counts training only (it read ~11 after each epoch end), and the ETA adds the pauses to come.
+        self.paused, self.epoch_pause = 0.0, 0.0
         self.order, self.order_epoch = None, -1
         self.saved_step, self.saved, self.prepared_step = step, saved, -1
         grid_size, self.grid_columns = grid_layout(gan.num_classes)  # one column per class when conditional
@@ -284,12 +287,14 @@ class _Loop:
                 epoch_done = self.step % self.steps_per_epoch == 0 or self.step == self.total
                 if self.step % config.log_every == 0 or epoch_done or stopping:
                     self.log_row()
+                pause_start = time.perf_counter()
                 if epoch_done:
                     self.save_grid(math.ceil(self.step / self.steps_per_epoch))
                 if epoch_done or (config.checkpoint_every and self.step % config.checkpoint_every == 0):
                     self.save()
                 if config.eval_every and self.step % config.eval_every == 0:
                     self.trainer._evaluate(self.sampler(), self.data, self.step, self.writer)
+                self.pause_done(time.perf_counter() - pause_start, epoch_done)
             self.log_row()
             self.save()
         self.bar.close()
@@ -318,16 +323,25 @@ class _Loop:
         bad = [k for k, v in row.items() if not math.isfinite(v)]
         if bad:
             raise TrainingError(f"non-finite {', '.join(bad)} at step {step}; the last good checkpoint is kept")
-        elapsed = time.perf_counter() - self.interval_start
+        elapsed = time.perf_counter() - self.interval_start - self.paused
         rate = (step - self.interval_step) * self.per_step / max(elapsed, 1e-9)
-        self.interval_start, self.interval_step = time.perf_counter(), step
+        self.interval_start, self.interval_step, self.paused = time.perf_counter(), step, 0.0
         self.bar.set_postfix_str(f"D {row['d_loss_real'] + row['d_loss_fake']:.3f}  G {row['g_loss']:.3f}  "
                                  f"{rate:,.0f} img/s", refresh=False)
         if self.writer:
             self.run.append_metrics({"step": step, "epoch": step / self.steps_per_epoch, "time": time.time(), **row,
                                      "imgs_per_s": rate})
-            eta = (self.total - step) * self.per_step / max(rate, 1e-9)
+            epoch_ends = math.ceil(self.total / self.steps_per_epoch) - step // self.steps_per_epoch
+            eta = (self.total - step) * self.per_step / max(rate, 1e-9) + epoch_ends * self.epoch_pause
             self.run.write_status(step=step, epoch=step // self.steps_per_epoch, imgs_per_s=rate, eta_s=eta)
+
+    def pause_done(self, seconds: float, epoch_end: bool) -> None:
+        """Count `seconds` of saving and scoring out of the training speed; remember an epoch end's for the ETA."""
+        self.paused += seconds
+        if epoch_end:
+            self.epoch_pause = seconds
+            log.info("epoch %d: sample grid and checkpoint took %.1f s (not counted in images/s)",
+                     math.ceil(self.step / self.steps_per_epoch), seconds)
 
     def sampler(self):
         """The EMA generator, synced from the step's state and BatchNorm re-estimated (once per step)."""

@@ -166,8 +166,8 @@ def _live(run: Run) -> None:
                    "its last checkpoint.")
         if view.log_tail:
             st.code(messages.redacted(view.log_tail), language=None)
+    _controls(run, view)  # above the numbers: a chart's hover toolbar covers what sits just above it
     _progress(view)
-    _controls(run, view)
     frame = run.metrics()
     if frame.empty:
         if view.state in (RUNNING, control.STARTING):
@@ -202,9 +202,13 @@ def _progress(view: control.RunState) -> None:
     eta = status.eta_s if view.state == RUNNING else None
     cols[2].metric("ETA", messages.duration(eta))
     rate = status.imgs_per_s
-    cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-")
+    cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-", help=SPEED_HELP)
     st.progress(view.progress, text=f"epoch {status.epoch or 0} - step {step} of {total}"
                 + (f" - {messages.duration(eta)} left" if eta else ""))
+
+
+SPEED_HELP = ("Training speed over the last logged steps. The sample grid and checkpoint at each epoch end pause "
+              "training for a few seconds: not counted here, counted in the ETA (train.log says how long each took).")
 
 
 def _controls(run: Run, view: control.RunState) -> None:

@@ -552,6 +552,33 @@ def test_the_forms_bounds_and_help_are_the_settings_own(empty_env, monkeypatch, 
     assert at.number_input(key="train_g_lr").max == 1  # the page said 0.5 while the config takes up to 1
 
 
+def _in_order(node) -> list:
+    """The elements under an AppTest node, in the order the page shows them."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return [node]
+    return [leaf for _, child in sorted(children.items()) for leaf in _in_order(child)]
+
+
+def test_the_charts_hover_toolbar_sits_over_the_progress_not_the_buttons(empty_env):
+    """Streamlit draws a chart's toolbar just above its top-right corner: it covered the Resume button."""
+    from gan.runs import Run
+
+    run_dir = empty_env / "runs" / "charted"
+    _stopped_run(run_dir)
+    for step in (4, 8, 12):
+        Run(run_dir).append_metrics({"step": step, "epoch": step / 4, "time": 1.0, "d_loss_real": 0.5,
+                                     "d_loss_fake": 0.5, "g_loss": 1.0, "d_real_mean": 0.6, "d_fake_mean": 0.4,
+                                     "imgs_per_s": 200.0})
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert not at.exception
+    kinds = [getattr(e, "type", "") for e in _in_order(at.main)]
+    chart = next(i for i, kind in enumerate(kinds) if "vega_lite_chart" in kind)
+    resume = max(i for i, e in enumerate(_in_order(at.main)) if getattr(e, "key", None) == "train_resume")
+    assert resume < chart and "progress" in kinds[resume:chart]  # the progress row lies between them
+    assert kinds[chart - 1] not in ("button", "number_input"), kinds[resume:chart]
+
+
 def test_a_training_run_cannot_be_deleted(tmp_path):
     from gan.runs import Run, RunLockedError, delete_run
 

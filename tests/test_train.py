@@ -84,6 +84,26 @@ def test_non_finite_loss_fails_and_keeps_the_last_good_checkpoint(tmp_path, tiny
     assert generator_weights(tmp_path / "r")  # the shipped generator still loads
 
 
+def test_images_per_second_counts_training_only_and_the_eta_counts_the_pauses(tmp_path, tiny_npz, monkeypatch):
+    """A slow epoch end (here 3 s more for the grid) read as a drop to ~11 images/s in the next row."""
+    import time
+
+    from gan import trainer
+
+    save_grid = trainer._Loop.save_grid
+    monkeypatch.setattr(trainer._Loop, "save_grid", lambda loop, epoch: time.sleep(3) or save_grid(loop, epoch))
+    written = []
+    write_status = Run.write_status
+    monkeypatch.setattr(Run, "write_status", lambda run, **kw: written.append(kw) or write_status(run, **kw))
+    assert train(tmp_path / "r", tiny_npz, "--epochs", "2", "--no-jit") == 0
+    frame = Run(tmp_path / "r").metrics()
+    rates = dict(zip(frame["step"], frame["imgs_per_s"], strict=True))
+    assert rates[6] > 16, rates  # 32 images after the pause: at most 10.7 images/s if the 3 s counted
+    eta_at_6 = next(fields["eta_s"] for fields in written if fields.get("step") == 6 and "eta_s" in fields)
+    assert eta_at_6 > 3  # one epoch end to come, and the last one took over 3 s
+    assert written[0]["imgs_per_s"] is None  # no speed until the first logged step
+
+
 def test_existing_run_needs_resume(tmp_path, tiny_npz, capsys):
     assert train(tmp_path / "r", tiny_npz, "--steps", "2", "--no-jit") == 0
     assert train(tmp_path / "r", tiny_npz, "--steps", "2", "--no-jit") == 2
