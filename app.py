@@ -14,6 +14,8 @@ upload_guard.enforce(policy.limits())  # first: the server's upload caps hold fr
 
 from studio import messages, models, navigation, scores  # noqa: E402
 
+messages.install_redaction()  # demo mode: no element shows a server path, whatever a page draws
+
 
 def home() -> None:
     st.title("GAN Studio")

@@ -66,10 +66,13 @@ warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF", catego
 
 
 class DataError(ValueError):
-    """Bad data source; ``str(e)`` is one clear line for the user."""
+    """Bad data source; ``str(e)`` is one clear line for the user, ending in ``advice`` when given
+    (what to do: `gan.errors.first_line` never cuts it)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))  # force a single line
+    def __init__(self, message: str, advice: str = "") -> None:
+        self.advice = " ".join(advice.split())
+        full = f"{message}; {self.advice}" if self.advice else str(message)
+        super().__init__(" ".join(full.split()))  # force a single line
 
 
 @dataclass(frozen=True)
@@ -613,6 +616,18 @@ def recent_download_failure() -> str | None:
             f"(offline?); {offline_help()}")
 
 
+def cifar10_unavailable() -> DataError | None:
+    """Why the "cifar10" source cannot load here right now, as the error loading it would raise (with
+    its advice), or None. Cheap (no download, no TensorFlow): the local copy, Keras' cache, the marker."""
+    local = local_cifar10()
+    if local is not None:
+        return None if local.exists() else DataError(f"{CIFAR10_ENV} names {local}, which does not exist")
+    if (keras_datasets_dir() / "cifar-10-batches-py").is_dir():
+        return None
+    problem = recent_download_failure()
+    return DataError(problem.removesuffix(f"; {offline_help()}"), advice=offline_help()) if problem else None
+
+
 def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
     """CIFAR-10's train split: the local copy in GAN_CIFAR10, else via Keras (downloaded once).
 
@@ -630,7 +645,7 @@ def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
         return data
     problem = recent_download_failure()
     if problem:
-        raise DataError(problem)
+        raise DataError(problem.removesuffix(f"; {offline_help()}"), advice=offline_help())
     marker = _download_marker()
     try:
         import keras  # lazy: pulls in TensorFlow/JAX, far too slow for app start-up
@@ -640,7 +655,7 @@ def _load_cifar10(image_size: int, limit: int | None, seed: int) -> Dataset:
         with contextlib.suppress(OSError):
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(f"{type(e).__name__}: {e}\n")
-        raise DataError(f"could not download CIFAR-10 ({type(e).__name__}; offline?); {offline_help()}") from e
+        raise DataError(f"could not download CIFAR-10 ({type(e).__name__}; offline?)", advice=offline_help()) from e
     marker.unlink(missing_ok=True)
     y = np.asarray(y).reshape(-1)
     return _from_arrays(np.asarray(x, np.uint8), y, CIFAR10_CLASSES, image_size, limit, seed, "cifar10")

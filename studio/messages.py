@@ -28,7 +28,12 @@ def demo_summary(limits: Limits) -> str:
 
 
 def redacted(text: str) -> str:
-    """What a visitor may see of an error or log text: in demo mode, file names but no server paths."""
+    """What a visitor may see of an error or log text: in demo mode, file names but no server paths.
+
+    Pages need not call it for what they draw: `install_redaction` applies the same rule to every
+    element (text, captions, code, table cells) on its way to the browser. It is for text that leaves
+    another way.
+    """
     return redact_paths(text) if demo_mode() else text
 
 
@@ -62,8 +67,32 @@ TEXT_FIELDS = frozenset({"body", "label", "help", "caption", "placeholder", "tex
                          "stack_trace", "description"})
 
 
+def redact_arrow(data: bytes) -> bytes:
+    """An Arrow IPC stream (a table's or dataframe's cells) with every string cell through `redact_paths`."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(data).read_all()
+    columns, changed = [], False
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = column.to_pylist()
+            redacted_values = [redact_paths(v) if isinstance(v, str) else v for v in values]
+            if redacted_values != values:
+                column, changed = pa.array(redacted_values, type=column.type), True
+        columns.append(column)
+    if not changed:
+        return data
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(pa.Table.from_arrays(columns, schema=table.schema))
+    return sink.getvalue().to_pybytes()
+
+
 def redact_element(proto) -> None:
-    """Pass every text field of an element's proto, nested ones too, through `redact_paths`."""
+    """Pass every text field of an element's proto, nested ones too, and the string cells of its
+    tables, through `redact_paths`."""
+    if proto.DESCRIPTOR.name == "ArrowData" and proto.data:
+        proto.data = redact_arrow(proto.data)
     for field, value in proto.ListFields():
         repeated = field.is_repeated
         if field.type == field.TYPE_MESSAGE:
@@ -79,9 +108,10 @@ def redact_element(proto) -> None:
 def install_redaction() -> None:
     """In demo mode, every element any page draws has its text redacted on its way to the browser.
 
-    One place, below every page: Streamlit queues each element through `DeltaGenerator._enqueue`
-    (captions, alerts, metrics, image captions, errors alike), so no caption can forget `redacted()`.
-    Installed once per server; demo mode is a property of the deployment, not of a session.
+    The one redaction mechanism, below every page: Streamlit queues each element through
+    `DeltaGenerator._enqueue` (captions, alerts, metrics, code, image captions, table and dataframe
+    cells, errors alike), so nothing drawn can forget `redacted()`. Installed once per server, first
+    thing in app.py; demo mode is a property of the deployment, not of a session.
     """
     from streamlit.delta_generator import DeltaGenerator
 

@@ -15,8 +15,12 @@ Everything is a pure function of the environment passed in (default `os.environ`
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sys
+import sysconfig
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,14 +76,46 @@ def demo_mode(environ: Mapping[str, str] | None = None, source: Path = REPO_ROOT
     return on_streamlit_cloud(environ, source)
 
 
-# An absolute POSIX path of two or more parts, not inside a URL ("https://host/a/b").
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"(),;:]+/)+([^\s/'\"(),;:]+)")
+# An absolute POSIX path of two or more parts, not inside a URL ("https://host/a/b": each of its
+# slashes follows a word character or another slash); after a colon it is a path ("path:/srv/x.zip"),
+# and so is a file URL's ("file:///srv/x.zip").
+_ABSOLUTE_PATH = re.compile(r"(?:(?<=file://)|(?<![\w./~-]))/(?:[^\s/'\"(),;:<>]+/)+([^\s/'\"(),;:<>]+)")
+_NAME_END = r"(?=[/\s'\"(),;:<>]|$)"
+_LAST_PART = r"[^\s/'\"(),;:<>]+"
+
+
+@functools.lru_cache(maxsize=8)
+def _server_folder_pattern(runs: str, home: str, cwd: str) -> re.Pattern[str]:
+    """Paths under the folders this server is known to keep things in, spaces in folder names included.
+
+    Generic path matching cannot tell where "/srv/My Data/x.png" ends; for these folders it need not:
+    everything from the folder to the path's last part goes (a folder name may hold spaces, not end in one).
+    """
+    folders = {REPO_ROOT, Path(runs), Path(home), Path(cwd), Path(tempfile.gettempdir()), Path(sys.prefix),
+               Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])}
+    names = {str(p) for folder in folders for p in (folder, Path(os.path.realpath(folder)))}
+    names = sorted({n.rstrip("/") for n in names} - {""}, key=len, reverse=True)  # "/" is no folder to hide
+    alternatives = "|".join(re.escape(n) for n in names)
+    return re.compile(rf"(?<![\w.~-])(?:{alternatives}){_NAME_END}"
+                      rf"(?:/[^/\n'\"<>]*[^/\s'\"<>](?=/))*(?:/{_LAST_PART})?")
+
+
+def _last_part(match: re.Match[str]) -> str:
+    path = match.group(0).rstrip("/")
+    return path.rsplit("/", 1)[-1] if path.count("/") >= 2 else match.group(0)  # "/tmp" alone says nothing
 
 
 def redact_paths(text: str) -> str:
     """`text` with every absolute path cut to its last part: a demo's errors and logs say which
-    file (`upload.zip`, `status.json`), never where the server keeps it."""
-    return _ABSOLUTE_PATH.sub(r"\1", text)
+    file (`upload.zip`, `status.json`), never where the server keeps it.
+
+    The folders the server is known to use (the checkout, runs, home, working and temp folders,
+    Python's) go first, whatever their names hold; then any other absolute path.
+    """
+    from gan.runs import runs_root
+
+    known = _server_folder_pattern(str(runs_root()), str(Path.home()), os.getcwd())
+    return _ABSOLUTE_PATH.sub(r"\1", known.sub(_last_part, text))
 
 
 def limits(environ: Mapping[str, str] | None = None, source: Path = REPO_ROOT) -> Limits:
