@@ -73,9 +73,9 @@ def check_data_source(source: str, roots: tuple[Path, ...] | None = None) -> str
 
 
 # What a `.keras` archive of ours holds, and how big it may unpack: Keras reads config.json whole,
-# and copies model.weights.h5 whole into memory before h5py opens it (peak ~2.6x its size: a 0.9 MB
-# file declaring 1 GB of zeros peaked at 2.6 GB), so a small file that inflates to gigabytes would
-# take the app down. Our largest generator's weights are a few MB; 256 MB leaves room for far bigger.
+# and copies model.weights.h5 whole into memory before h5py opens it (issue 25: a 0.9 MB file
+# declaring ~1 GB peaked at 2.6 GB), so a small file that inflates to gigabytes would take the app
+# down. The shipped models unpack to 2-3 MB; 256 MB leaves room for far bigger ones.
 KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 MAX_CONFIG_BYTES = 10 * 2**20
 MAX_UNPACKED_BYTES = 256 * 2**20
