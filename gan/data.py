@@ -318,7 +318,8 @@ def _from_files(
         entries = [e for e in entries if e[1] != ""]
     class_names = tuple(sorted({cls for _, cls in entries}))
     if len(class_names) > MAX_CLASSES:
-        raise DataError(f"{source} has {len(class_names):,} class folders; at most {MAX_CLASSES:,} classes are supported")
+        raise DataError(f"{source} has {len(class_names):,} class folders; "
+                        f"at most {MAX_CLASSES:,} classes are supported")
     index = {name: i for i, name in enumerate(class_names)}
     keys = [key for key, _ in entries]
     labels = np.array([index[cls] for _, cls in entries], np.int32)

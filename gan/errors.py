@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 MAX_ERROR_CHARS = 200
 
 

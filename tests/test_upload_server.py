@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO
-
 from streamlit import config
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
