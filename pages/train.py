@@ -25,7 +25,7 @@ from studio import control, launch, messages, navigation, policy, scores
 navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
 SOURCES = ("CIFAR-10", "A path on this machine", "Upload a .zip")  # demo mode drops the path
-REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when)}, shown for a while
+REFUSED = "train_refused"  # session_state: {run name: (why Resume was refused, when, busy)}, shown for a while
 
 
 # --- new run ------------------------------------------------------------------------------------
@@ -228,7 +228,8 @@ def _controls(run: Run, view: control.RunState) -> None:
         try:
             control.resume(run, view, None if until is None else int(until), policy.limits())
         except control.Refused as e:
-            st.session_state.setdefault(REFUSED, {})[run.name] = (messages.redacted(str(e)), time.time())
+            busy = isinstance(e, control.Busy)  # another process trains it: a warning, not an error
+            st.session_state.setdefault(REFUSED, {})[run.name] = (messages.redacted(str(e)), time.time(), busy)
         else:
             st.session_state.get(REFUSED, {}).pop(run.name, None)
             st.rerun()  # redraw at once as "starting"
@@ -237,9 +238,9 @@ def _controls(run: Run, view: control.RunState) -> None:
         st.session_state[CONFIRM_DELETE] = run.name
     if st.session_state.get(CONFIRM_DELETE) == run.name:
         _confirm_delete(run, view)
-    refused, when = st.session_state.get(REFUSED, {}).get(run.name, (None, 0.0))
+    refused, when, busy = st.session_state.get(REFUSED, {}).get(run.name, (None, 0.0, False))
     if refused and time.time() - when < 20:  # the live view redraws every 2 s; keep the reason readable
-        st.error(refused)
+        (st.warning if busy else st.error)(refused)
 
 
 CONFIRM_DELETE = "train_confirm_delete"  # session_state: the run whose Delete button was pressed

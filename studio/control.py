@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gan.config import TrainConfig
-from gan.runs import CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunError, RunStatus, stop_training
+from gan.runs import (CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunError, RunLockedError, RunStatus,
+                      stop_training)
 from gan.security import NotAllowedError
 from studio import launch
 from studio.policy import Limits
@@ -23,6 +24,10 @@ RESUMABLE = (STOPPED, CRASHED, FAILED, FINISHED)
 
 class Refused(RunError):
     """An action the run does not allow now; str(e) is one line for the page."""
+
+
+class Busy(Refused):
+    """Another process (a terminal's `python -m gan train`) trains the run: nothing is wrong, the page warns."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ def resume(run: Run, state: RunState, until: int | None, limits: Limits) -> None
         if until is not None and state.resume is not None and state.resume.unit == "epoch":
             limits.check("max_epochs", int(until))
         launch.launch_training(run, args, limits)  # checks the run lock and the demo cap, race-free
+    except RunLockedError as e:
+        raise Busy(f"Not resumed: {e}.") from None
     except (RunError, NotAllowedError) as e:  # the lock, the demo's caps, a link or FIFO where train.log belongs
         raise Refused(f"Not resumed: {e}.") from None
 

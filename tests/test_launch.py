@@ -236,7 +236,7 @@ def test_resume_refuses_a_run_whose_log_is_a_fifo_in_one_line(env):
 def test_resume_refuses_a_run_being_trained(env, started):
     run = stopped_run(env / "runs" / "r")
     state = control.run_state(run, UNLIMITED)  # read before another process took the run
-    with lock_held_elsewhere(run.path), pytest.raises(control.Refused, match="Not resumed: run r is already being"):
+    with lock_held_elsewhere(run.path), pytest.raises(control.Busy, match="Not resumed: run r is already being"):
         control.resume(run, state, None, UNLIMITED)
     assert started == []
 
