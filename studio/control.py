@@ -12,8 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gan.config import TrainConfig
-from gan.runs import (CRASHED, FAILED, FINISHED, RUNNING, STOPPED, Run, RunError, RunLockedError, RunStatus,
-                      stop_training)
+from gan.runs import (
+    CRASHED,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    STOPPED,
+    Run,
+    RunError,
+    RunLockedError,
+    RunStatus,
+    stop_training,
+)
 from gan.security import NotAllowedError
 from studio import launch
 from studio.policy import Limits
