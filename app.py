@@ -51,16 +51,12 @@ def home() -> None:
 def _model_card(run) -> None:
     """Name, preset, conditioning, how far it trained, and scores when it has been evaluated."""
     config = run.config() if run.exists() else None
-    status = run.status()
-    cols = st.columns(4)
-    cols[0].metric("Model", run.name)
-    cols[1].metric("Preset", config.preset if config else "?")
-    cols[2].metric("Conditional", ("yes" if config.conditional else "no") if config else "?")
-    step, total = status.step, status.total_steps
-    planned = f"{config.steps} steps" if config and config.steps else f"{config.epochs} epochs" if config else "?"
-    trained = f"epoch {'?' if status.epoch is None else status.epoch}" if step is not None else planned
-    cols[3].metric("Trained", trained, help=f"step {step} of {total}; planned {planned}; state {status.state}"
-                   if step is not None else "The shipped checkpoint's planned length.")
+    st.subheader(run.name, anchor=False)  # a long name wraps here; a metric tile would cut it off
+    cols = st.columns(3)
+    cols[0].metric("Preset", config.preset if config else "?")
+    cols[1].metric("Conditional", ("yes" if config.conditional else "no") if config else "?")
+    progress = models.training_progress(run)
+    cols[2].metric(progress.label, progress.value, help=progress.detail)
     headlines = scores.headline_scores(run)
     if headlines:
         for col, (label, value, compared, meaning) in zip(st.columns(len(headlines)), headlines, strict=True):

@@ -368,14 +368,16 @@ def test_home_shows_the_latest_evaluation_scores(run_env, tmp_path):
         "8,fd_cifar10k_floor,2.5,10000,cifar10:10000,cifar,2\n"  # written with its score, as Run.append_evals does
         "8,nn_psnr1k,17.5,1000,cifar10:1000,pixels,2\n")
     from gan.runs import Run
-    from studio import scores
+    from studio import models, scores
 
     assert scores.evals_summary(Run(shipped)) == {"fd_cifar10k": (61.25, 2.5), "nn_psnr1k": (17.5, None)}
     at = app()
     assert_clean(at)
     shown = {m.label: m.value for m in at.metric}
     # In plain words, with its direction and the real-data floor beside it; the raw id one click away.
-    assert shown["Model"] == "pretrained" and shown["Distance to real images"] == "61.2"
+    assert "pretrained" in [s.value for s in at.subheader] and shown["Distance to real images"] == "61.2"
+    progress = models.training_progress(Run(shipped))  # no status.json shipped: its planned length
+    assert progress.label == "Planned" and shown["Planned"] == progress.value and "Model" not in shown
     assert "lower is better; real images: 2.5" in [c.value for c in at.caption]
     assert "fd_cifar10k" not in shown and "nn_psnr1k" not in shown
     table = at.dataframe[0].value
