@@ -1,8 +1,8 @@
 """The training loop: epochs and steps, logging, sample grids, checkpoints, resume.
 
 Backend-neutral: the compiled step comes from `gan.steps`. What a run leaves on disk is the
-run-directory contract in DESIGN.md; every write is atomic or append-only, so a kill at any
-moment leaves a run that resumes from its last checkpoint with no duplicated metric rows.
+run-directory contract in docs/ARCHITECTURE.md ("The run folder"); every write is atomic or append-only,
+so a kill at any moment leaves a run that resumes from its last checkpoint with no duplicated metric rows.
 """
 
 from __future__ import annotations
