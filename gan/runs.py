@@ -97,6 +97,7 @@ class RunStatus:
     processes: int | None = None  # trainer processes working as one (--distribute)
     imgs_per_s: float | None = None  # training speed over the last log interval
     eta_s: float | None = None  # seconds left at that speed
+    pause_s: float | None = None  # seconds the last epoch end spent on its sample grid, checkpoint and scores
 
     @classmethod
     def from_json(cls, obj: Any) -> RunStatus | None:

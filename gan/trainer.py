@@ -147,7 +147,8 @@ class Trainer:
             run.write_status(state=RUNNING, pid=os.getpid(), step=step, total_steps=total,
                              epoch=step // steps_per_epoch, steps_per_epoch=steps_per_epoch, error=None,
                              started_at=time.time(), backend=keras.backend.backend(), images=len(data.images),
-                             processes=replicas.process_count, imgs_per_s=None, eta_s=None)  # no speed until a step
+                             processes=replicas.process_count, imgs_per_s=None, eta_s=None,
+                             pause_s=None)  # no speed until a step, no pause until an epoch end
         loop = _Loop(self, gan, data, replicas, writer, step, total, steps_per_epoch, saved=found)
         state, step = loop.train()
         if writer:
@@ -342,6 +343,8 @@ class _Loop:
             self.epoch_pause = seconds
             log.info("epoch %d: sample grid and checkpoint took %.1f s (not counted in images/s)",
                      math.ceil(self.step / self.steps_per_epoch), seconds)
+            if self.writer:
+                self.run.write_status(pause_s=seconds)
 
     def sampler(self):
         """The EMA generator, synced from the step's state and BatchNorm re-estimated (once per step)."""

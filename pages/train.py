@@ -203,6 +203,8 @@ def _progress(view: control.RunState) -> None:
     cols[2].metric("ETA", messages.duration(eta))
     rate = status.imgs_per_s
     cols[3].metric("Images/s", f"{rate:,.0f}" if rate else "-", help=SPEED_HELP)
+    if status.pause_s is not None:  # the epoch-end pause, measured apart from the speed
+        cols[3].caption(f"pauses about {messages.duration(max(1.0, status.pause_s))} at each epoch end")
     st.progress(view.progress, text=f"epoch {status.epoch or 0} - step {step} of {total}"
                 + (f" - {messages.duration(eta)} left" if eta else ""))
 

@@ -302,6 +302,17 @@ def test_a_trainer_that_could_not_write_its_status_is_still_heard(allowed, tmp_p
     assert not at.error and "stopped without saying why" in "\n".join(w.value for w in at.warning)
 
 
+def test_the_epoch_end_pause_shows_beside_the_speed(allowed, tmp_path):
+    """status.json's pause_s (grid, checkpoint and scores at an epoch end) is said beside Images/s, not in it."""
+    run = hand_run(tmp_path / "runs" / "paused", "stopped")
+    at = train_page()
+    assert not [c for c in at.caption if "at each epoch end" in c.value]  # not measured yet: nothing claimed
+    run.write_status(imgs_per_s=250.0, pause_s=4.4)
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Images/s"] == "250"
+    assert "pauses about 4 s at each epoch end" in [c.value for c in at.caption]
+
+
 # --- demo mode: uploads -------------------------------------------------------------------------
 
 

@@ -85,7 +85,8 @@ def test_non_finite_loss_fails_and_keeps_the_last_good_checkpoint(tmp_path, tiny
 
 
 def test_images_per_second_counts_training_only_and_the_eta_counts_the_pauses(tmp_path, tiny_npz, monkeypatch):
-    """A slow epoch end (here 3 s more for the grid) read as a drop to ~11 images/s in the next row."""
+    """A slow epoch end (here 3 s more for the grid) read as a drop to ~11 images/s in the next row; status.json
+    keeps the pause apart, as pause_s."""
     import time
 
     from gan import trainer
@@ -101,7 +102,8 @@ def test_images_per_second_counts_training_only_and_the_eta_counts_the_pauses(tm
     assert rates[6] > 16, rates  # 32 images after the pause: at most 10.7 images/s if the 3 s counted
     eta_at_6 = next(fields["eta_s"] for fields in written if fields.get("step") == 6 and "eta_s" in fields)
     assert eta_at_6 > 3  # one epoch end to come, and the last one took over 3 s
-    assert written[0]["imgs_per_s"] is None  # no speed until the first logged step
+    assert written[0]["imgs_per_s"] is None and written[0]["pause_s"] is None  # nothing measured yet
+    assert Run(tmp_path / "r").status().pause_s > 3  # the page says how long each epoch end pauses
 
 
 def test_existing_run_needs_resume(tmp_path, tiny_npz, capsys):
