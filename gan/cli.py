@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import logging
 import os
 import sys
@@ -32,17 +31,17 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}")
 
 
-def _add_setting(parser, name: str, help: str) -> None:  # noqa: A002 (argparse's own word)
-    """`--name-with-dashes` for TrainConfig's `name`: its choices, or its type and bounds, from the field's Spec.
+def _add_setting(parser, name: str) -> None:
+    """`--name-with-dashes` for TrainConfig's `name`: its help, choices, or type and bounds, from the field's Spec.
 
     So a bad number is one `error:` line and exit 2 before anything loads, not a failure minutes later.
     """
     spec = spec_of(name)
     flag = "--" + name.replace("_", "-")
     if spec.choices:
-        parser.add_argument(flag, choices=spec.choices, help=help)
+        parser.add_argument(flag, choices=spec.choices, help=spec.usage())
     else:
-        parser.add_argument(flag, type=spec.parse, help=f"{help}; {spec.describe()}")
+        parser.add_argument(flag, type=spec.parse, help=spec.usage())
 
 
 def _number(kind: type, low: float, high: float, low_open: bool = False):
@@ -62,56 +61,32 @@ def _add_train(sub) -> None:
                        description="Train a GAN. Every epoch: a sample grid and a checkpoint. SIGTERM/Ctrl-C "
                                    "checkpoints and exits; --resume continues exactly where it stopped.")
     p.add_argument("--run-dir", required=True, help="where the run's files go (created if missing)")
-    p.add_argument("--data", help="cifar10 (default), a folder or .zip of <class>/<image>, or an .npz")
+    p.add_argument("--data", help=spec_of("data").help)
     p.add_argument("--preset", help=_preset_help())
     p.add_argument("--config", help="a JSON file of training settings (the keys of a run's config.json); "
                    "flags given beside it override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     length = p.add_mutually_exclusive_group()
-    _add_setting(length, "epochs", "passes over the data (default 50)")
-    _add_setting(length, "steps", "stop after this many steps in total")
+    _add_setting(length, "epochs")
+    _add_setting(length, "steps")
     cond = p.add_mutually_exclusive_group()
     cond.add_argument("--conditional", dest="conditional", action="store_true", default=None,
-                      help="class-conditional G and D")
+                      help=spec_of("conditional").help)
     cond.add_argument("--unconditional", dest="conditional", action="store_false",
                       help="one model for all images, labels ignored (default: the preset's choice)")
-    setting = functools.partial(_add_setting, p)
-    setting("batch_size", "images per step (preset default: 64 for sngan-cpu)")
-    setting("latent_dim", "size of the noise vector z (preset default)")
-    setting("g_lr", "generator learning rate (preset default)")
-    setting("d_lr", "discriminator learning rate (preset default)")
-    setting("beta1", "Adam's beta1 (preset default)")
-    setting("beta2", "Adam's beta2 (preset default)")
-    setting("loss", "bce (non-saturating) or hinge (preset default)")
-    setting("d_steps", "D updates per G update (preset default: 1)")
-    setting("label_smoothing", "one-sided: real targets become 1 - s (default 0)")
-    setting("instance_noise", "initial std of noise on D inputs, decays to 0 (default 0)")
-    setting("dropout", "discriminator dropout rate (preset default; DCGAN presets 0.3)")
-    p.add_argument("--augment", help="DiffAugment ops, e.g. color,translation,cutout ('' = off; preset default)")
-    setting("ema", "EMA decay of G's weights (0 = off; preset default)")
-    setting("bn_reestimate", "batches that re-estimate the EMA generator's BatchNorm statistics before it is sampled "
-            "or saved (0 = off)")
-    setting("lr_decay", "linear: learning rates fall to 0 by the last step")
-    setting("mode_seeking", "weight of MSGAN's mode-seeking term, which makes a G that ignores z pay "
-            "(0 = off; sngan-cpu: 1)")
-    setting("limit", "use at most this many training images (default: all)")
-    setting("holdout", "keep this many images out of training, spread over the classes, and record which in "
-            "holdout.json: test images for CAS and augmentation gain (default 0)")
-    setting("seed", "random seed of weights, data order and noise (default 0)")
-    setting("log_every", "steps between metric rows (default 50)")
-    setting("checkpoint_every", "steps between checkpoints (default 0 = each epoch)")
-    setting("eval_every", "steps between cheap FD scores (default 0 = off)")
-    setting("eval_metric", "what --eval-every scores: overall FD on 2k samples (default) or intra-class FD on 5k")
-    p.add_argument("--keep-best", action="store_true", default=None,
-                   help="keep the generator with the lowest --eval-metric so far in best/generator.keras")
-    p.add_argument("--mixed-precision", action="store_true", default=None, help="bfloat16 compute (GPUs)")
+    for name in ("batch_size", "latent_dim", "g_lr", "d_lr", "beta1", "beta2", "loss", "d_steps",
+                 "label_smoothing", "instance_noise", "dropout"):
+        _add_setting(p, name)
+    p.add_argument("--augment", help=spec_of("augment").help)
+    for name in ("ema", "bn_reestimate", "lr_decay", "mode_seeking", "limit", "holdout", "seed",
+                 "log_every", "checkpoint_every", "eval_every", "eval_metric"):
+        _add_setting(p, name)
+    p.add_argument("--keep-best", action="store_true", default=None, help=spec_of("keep_best").help)
+    p.add_argument("--mixed-precision", action="store_true", default=None, help=spec_of("mixed_precision").help)
     jit = p.add_mutually_exclusive_group()
-    jit.add_argument("--jit", dest="jit", action="store_true", default=None,
-                     help="XLA-compile the train step (default: only where it is faster: a GPU, or JAX)")
+    jit.add_argument("--jit", dest="jit", action="store_true", default=None, help=spec_of("jit").help)
     jit.add_argument("--no-jit", dest="jit", action="store_false", help="do not XLA-compile the train step")
-    p.add_argument("--distribute", action="store_true", default=None,
-                   help="data-parallel on all local devices, and on every process of a multi-process run "
-                   "(KERAS_DISTRIBUTION_* on JAX, TF_CONFIG on TensorFlow)")
+    p.add_argument("--distribute", action="store_true", default=None, help=spec_of("distribute").help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)
 
@@ -285,7 +260,7 @@ def _add_bench(sub) -> None:
                    help=f"preset(s) to time, each with and without XLA (default: {DEFAULT_PRESET} and seed)")
     p.add_argument("--steps", type=_number(int, 1, MAX_BENCH_STEPS), default=20,
                    help=f"timed training steps (after warm-up; at most {MAX_BENCH_STEPS:,})")
-    _add_setting(p, "batch_size", "images per step (preset default: 64 for sngan-cpu)")
+    _add_setting(p, "batch_size")
     p.add_argument("--mixed-precision", action="store_true")
     p.set_defaults(run=_bench)
 
