@@ -24,9 +24,13 @@ def within_app(page_file: str) -> None:
     """Hand over to app.py when this page runs outside its navigation (see the module doc).
 
     A page run on its own (`streamlit run pages/x.py`, Streamlit's AppTest.from_file) is its own
-    entrypoint and is left alone.
+    entrypoint and is left alone. Either way the demo's upload cap holds first, whatever page is visited first.
     """
     from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from studio import policy, upload_guard
+
+    upload_guard.enforce(policy.limits())
 
     ctx = get_script_run_ctx()
     if ctx is None or st.session_state.get(IN_APP):

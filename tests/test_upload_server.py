@@ -101,6 +101,21 @@ def test_enforce_lowers_the_servers_cap_in_demo_mode_and_never_raises_it():
         config.set_option("server.maxUploadSize", before)
 
 
+
+def test_a_page_visited_first_lowers_the_cap_too(monkeypatch):
+    """A first request straight to /train runs the page before app.py: its first line holds the cap too."""
+    from studio import navigation
+
+    before = config.get_option("server.maxUploadSize")
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    try:
+        config.set_option("server.maxUploadSize", 200)
+        navigation.within_app(str(REPO / "pages" / "train.py"))  # no script run here: hands over to nothing
+        assert config.get_option("server.maxUploadSize") == DEMO_LIMITS.max_upload_mb
+    finally:
+        config.set_option("server.maxUploadSize", before)
+
+
 # --- a real server -------------------------------------------------------------------------------
 
 
