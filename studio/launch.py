@@ -302,11 +302,11 @@ def start_run(name: str, settings: dict, source: str, path: str | None = None, u
     try:
         free_disk(limits)  # demo mode: the oldest idle runs make room; refuses when nothing can
         if source == CIFAR10:
-            from studio.scores import cifar10_problem
+            from gan.data import cifar10_unavailable
 
-            problem = cifar10_problem()
-            if problem:
-                raise ValueError(problem)
+            error = cifar10_unavailable()
+            if error:
+                raise error  # a DataError: friendly_message keeps its advice whole
             data = "cifar10"
         else:
             if source == UPLOAD:

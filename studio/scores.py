@@ -291,25 +291,28 @@ def save_refusal(run: Run, shipped: bool, demo: bool) -> str | None:
 def cifar10_problem() -> str | None:
     """Why the "cifar10" source cannot load here right now (offline, a recent failed download), or None.
 
-    Cheap (no download, no TensorFlow): looks for the local copy, Keras' cache and the failure marker.
+    Cheap (no download, no TensorFlow); the line ends in the advice loading would give.
     """
     from gan import data
 
-    local = data.local_cifar10()
-    if local is not None:
-        return None if local.exists() else f"{data.CIFAR10_ENV} names {local}, which does not exist"
-    if (Path.home() / ".keras" / "datasets" / "cifar-10-batches-py").is_dir():
-        return None
-    return data.recent_download_failure()
+    error = data.cifar10_unavailable()
+    return None if error is None else str(error)
 
 
 def cifar10_caption() -> str:
+    """Where CIFAR-10 comes from on this server, in one caption."""
     from gan import data
+    from gan.files import keras_datasets_dir
 
     local = data.local_cifar10()
     if local is not None:
         return f"CIFAR-10 (50,000 images, 10 classes) is read from the local copy `{redacted(str(local))}`."
-    return ("CIFAR-10 (50,000 images, 10 classes) is downloaded once (170 MB) into ~/.keras/datasets. Offline? "
+    folder = keras_datasets_dir()
+    try:
+        shown = f"~/{folder.relative_to(Path.home())}"
+    except ValueError:  # KERAS_HOME outside the home folder
+        shown = redacted(str(folder))
+    return (f"CIFAR-10 (50,000 images, 10 classes) is downloaded once (170 MB) into {shown}. Offline? "
             f"Start the app with {data.CIFAR10_ENV}=/path/to/a/local/copy.")
 
 

@@ -100,6 +100,22 @@ def test_the_train_page_refuses_cifar10_offline_with_the_fix_and_launches_nothin
     at.text_input(key="train_run_name").input("offline-run")
     next(b for b in at.button if b.label == "Start training").click().run()
     errors = " ".join(e.value for e in at.error)
-    assert "GAN_CIFAR10" in errors and "../shared" not in errors
+    assert data.offline_help() in errors and "../shared" not in errors  # the advice whole, not cut
     assert not (tmp_path / "runs" / "offline-run").exists()
     assert len(offline) == 1
+
+
+def test_the_app_looks_for_cifar10_where_keras_does(offline, tmp_path, monkeypatch):
+    """KERAS_HOME moves Keras' cache: the app's "is CIFAR-10 here" and its caption follow it."""
+    from studio import scores
+
+    with pytest.raises(DataError):
+        load_dataset("cifar10")  # a failed download, remembered
+    problem = scores.cifar10_problem()
+    assert problem is not None and problem.endswith(data.offline_help())
+    assert "into ~/.keras/datasets." in scores.cifar10_caption()
+    keras_home = tmp_path / "home" / "keras"
+    (keras_home / "datasets" / "cifar-10-batches-py").mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    assert scores.cifar10_problem() is None  # Keras would read it from there, offline
+    assert "into ~/keras/datasets." in scores.cifar10_caption()
