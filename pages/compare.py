@@ -19,7 +19,7 @@ import streamlit as st
 from gan import explore, sampling, security
 from gan.runs import Run
 from gan.security import NotAllowedError
-from studio import messages, models, navigation, policy
+from studio import models, navigation, policy
 
 if TYPE_CHECKING:
     from gan.data import Dataset
@@ -61,11 +61,10 @@ def _data_or_help(run: Run) -> tuple[Dataset | None, list[str] | None]:
     try:
         return training_data(source, config.image_size), None
     except DataError as e:
-        why = [f"The training data is not available: {messages.redacted(str(e))}"]
+        why = [f"The training data is not available: {e}"]
         elsewhere = "" if demo else " Or enter where the data is now under **Data source** above."
         if source.lower() != "cifar10":
-            why.append(f"This model was trained on `{messages.redacted(config.data)}`, which this machine cannot "
-                       "read." + elsewhere)
+            why.append(f"This model was trained on `{config.data}`, which this machine cannot read." + elsewhere)
         return None, why
 
 

@@ -178,14 +178,14 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
                        + ". The owner sets them with GAN_DATA_ROOTS (colon-separated).")
             return
     if source == "cifar10" and scores.cifar10_problem():
-        st.error(f"Cannot evaluate: {messages.redacted(scores.cifar10_problem())}", icon=":material/error:")
+        st.error(f"Cannot evaluate: {scores.cifar10_problem()}", icon=":material/error:")
         return
     if cap is not None:
         n = min(n or cap, cap)
     try:
         metrics.check_available(names)  # a missing classifier or Inception download fails here, in one line
     except metrics.MetricError as e:
-        st.error(f"Cannot evaluate: {messages.redacted(str(e))}", icon=":material/error:")
+        st.error(f"Cannot evaluate: {e}", icon=":material/error:")
         return
     refusal = scores.save_refusal(run, shipped, policy.demo_mode())
     lock = _evaluation_lock()

@@ -107,7 +107,7 @@ def _start_new(source: str, data_path: str | None, upload, fields: dict, name: s
         with st.spinner("Checking the data and starting..."):
             summary = launch.start_run(name, fields, kind, data_path, None if upload is None else upload.getvalue())
     except launch.StartError as e:
-        st.error(messages.redacted(str(e)))
+        st.error(str(e))
         if e.hint:
             st.caption(e.hint)
         return
@@ -160,12 +160,12 @@ def _live(run: Run) -> None:
     if view.state == control.STARTING:
         st.caption("Starting: loading the data and building the model...")
     if view.error:
-        st.error(f"Training stopped: {messages.redacted(view.error)}")
+        st.error(f"Training stopped: {view.error}")
     elif view.state == CRASHED:
         st.warning("The trainer stopped without saying why (killed, or out of memory). Resume continues from "
                    "its last checkpoint.")
         if view.log_tail:
-            st.code(messages.redacted(view.log_tail), language=None)
+            st.code(view.log_tail, language=None)
     _controls(run, view)  # above the numbers: a chart's hover toolbar covers what sits just above it
     _progress(view)
     frame = run.metrics()
@@ -231,7 +231,7 @@ def _controls(run: Run, view: control.RunState) -> None:
             control.resume(run, view, None if until is None else int(until), policy.limits())
         except control.Refused as e:
             busy = isinstance(e, control.Busy)  # another process trains it: a warning, not an error
-            st.session_state.setdefault(REFUSED, {})[run.name] = (messages.redacted(str(e)), time.time(), busy)
+            st.session_state.setdefault(REFUSED, {})[run.name] = (str(e), time.time(), busy)
         else:
             st.session_state.get(REFUSED, {}).pop(run.name, None)
             st.rerun()  # redraw at once as "starting"
@@ -260,7 +260,7 @@ def _confirm_delete(run: Run, view: control.RunState) -> None:
         try:
             control.delete(run, view)
         except control.Refused as e:
-            st.error(messages.redacted(str(e)))
+            st.error(str(e))
             return
         st.session_state["train_flash"] = f"Deleted {run.name}."
         st.rerun(scope="app")
@@ -352,7 +352,7 @@ def runs_table() -> None:
             status = run.status()
             try:
                 config = run.config()
-                preset, data = config.preset, messages.redacted(config.data)
+                preset, data = config.preset, messages.redacted(config.data)  # before it is cut to 40 characters
             except ValueError:
                 preset, data = "?", "?"
             rows.append({
