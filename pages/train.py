@@ -315,9 +315,10 @@ def grids(name: str) -> None:
         c1, c2 = st.columns([2, 1])
         c1.image(str(paths[epochs.index(epoch)]), caption=f"epoch {epoch}", width=480)
         c2.caption(EXPECT)
-        c2.download_button("Download GIF of all epochs", data=_grids_gif(tuple(str(p) for p in paths),
-                                                                          paths[-1].stat().st_mtime),
-                           file_name=f"{name}.gif", mime="image/gif", icon=":material/gif:", key=f"train_gif_{name}")
+        gif = _grids_gif(tuple(str(p) for p in paths), paths[-1].stat().st_mtime)
+        if gif:
+            c2.download_button("Download GIF of all epochs", data=gif, file_name=f"{name}.gif", mime="image/gif",
+                               icon=":material/gif:", key=f"train_gif_{name}")
 
 
 EXPECT = ("What to expect: the first epochs show coloured blobs, which is normal. Outlines and each class's colours "
@@ -332,16 +333,26 @@ def _pin_epoch(key: str, pinned: str, newest: int) -> None:
     st.session_state[pinned] = st.session_state.get(key) != newest
 
 
+MAX_GRID_SIDE = 4096  # pixels; a run's grids are a few hundred a side, and run files are not trusted
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
-def _grids_gif(paths: tuple[str, ...], newest_mtime: float) -> bytes:
-    """The GIF, made when a grid appears (not on click: a lazily made download came empty on its first click)."""
+def _grids_gif(paths: tuple[str, ...], newest_mtime: float) -> bytes | None:
+    """The GIF, made when a grid appears (not on click: a lazily made download came empty on its first click).
+
+    A grid over MAX_GRID_SIDE a side is left out before it is decoded; None when no grid is left.
+    """
     import numpy as np
     from PIL import Image
 
     from gan.explore import gif_bytes
 
-    frames = [np.asarray(Image.open(p).convert("RGB")) for p in paths[-200:]]
-    return gif_bytes(frames, duration_ms=300)
+    frames = []
+    for p in paths[-200:]:
+        with Image.open(p) as image:  # reads the header only
+            if max(image.size) <= MAX_GRID_SIDE:
+                frames.append(np.asarray(image.convert("RGB")))
+    return gif_bytes(frames, duration_ms=300) if frames else None
 
 
 @st.fragment(run_every=5)

@@ -460,6 +460,24 @@ def test_the_epoch_slider_follows_new_epochs_until_the_user_picks_one(tiny_run, 
     assert gif_button.label == "Download GIF of all epochs" and gif_button.url and not gif_button.deferred_file_id
 
 
+def test_the_gif_leaves_out_a_grid_too_big_to_be_the_runs_own(tiny_run, empty_env, monkeypatch):
+    """Run files are not trusted: a grid over 4096 pixels a side is not decoded into the GIF."""
+    from PIL import Image
+
+    from gan import explore
+    from gan.runs import Run
+
+    run_dir = _grid_run(tiny_run, empty_env, 3)
+    Image.new("1", (5000, 8)).save(Run(run_dir).grid_path(1))  # cheap to write, wide enough to refuse
+    made = []
+    gif_bytes = explore.gif_bytes
+    monkeypatch.setattr(explore, "gif_bytes", lambda frames, **kw: made.append(len(frames)) or gif_bytes(frames, **kw))
+    at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
+    assert_clean(at)
+    assert made == [2]  # epochs 2 and 3
+    assert at.get("download_button")[0].proto.label == "Download GIF of all epochs"
+
+
 def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_be_deleted(empty_env):
     failed = empty_env / "runs" / "early"
     failed.mkdir(parents=True)

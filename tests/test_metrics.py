@@ -331,6 +331,24 @@ def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_pa
     assert load_cifar(changed).key != load_cifar(original).key
 
 
+def test_a_classifier_archive_with_more_than_keras_writes_is_refused_before_keras_reads_it(workspace, tmp_path,
+                                                                                           monkeypatch):
+    import zipfile
+
+    import keras
+
+    from gan.metrics.extractors import ExtractorError, load_cifar
+
+    odd = tmp_path / "odd.keras"
+    with zipfile.ZipFile(Path(os.environ["GAN_CLASSIFIER"])) as source, zipfile.ZipFile(odd, "w") as target:
+        for member in source.infolist():
+            target.writestr(member, source.read(member))
+        target.writestr("payload.bin", b"not Keras'")
+    monkeypatch.setattr(keras.saving, "load_model", lambda *a, **kw: pytest.fail("Keras parsed it"))
+    with pytest.raises(ExtractorError, match=r"cannot load the CIFAR classifier .*odd.keras is not a plain .keras"):
+        load_cifar(odd)
+
+
 def test_live_score_without_classifier_is_a_noop(tmp_path, monkeypatch, caplog):
     from gan.metrics import live_score
 

@@ -89,8 +89,10 @@ def _load_cifar(path: str, mtime: float) -> Extractor:
     import keras
 
     from gan.metrics.classifier import FEATURES_LAYER
+    from gan.security import check_model_file
 
     try:
+        check_model_file(path)  # the zip's directory first: the file may come from anywhere (GAN_CLASSIFIER)
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         both = keras.Model(model.inputs[0], [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
     except Exception as e:  # Keras raises many types for bad files; all mean "unusable"
