@@ -133,7 +133,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # both workers finish together. By default xdist would start with the files that hold the most
 # tests, and leave the long few-test files for the end.
 LONGEST_FILES = ("test_browser.py", "test_distribute.py", "test_reliability.py", "test_train.py", "test_cas.py",
-                 "test_sngan_cpu.py", "test_metrics.py", "test_strong.py", "test_run_folders.py", "test_app.py")
+                 "test_sngan_cpu.py", "test_metrics.py", "test_strong.py", "test_run_folders.py", "test_app.py",
+                 "test_upload_server.py")  # ~23 s: a real server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
