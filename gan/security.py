@@ -27,16 +27,18 @@ class NotAllowedError(ValueError):
 def allowed_data_roots(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[Path, ...]:
     """The directories training data may be read from, resolved; the one place this is configured.
 
-    `GAN_DATA_ROOTS` (colon-separated) replaces the default: the working directory, Keras'
-    dataset cache (`gan.files.keras_datasets_dir`, where cifar10 is downloaded) and the runs directory.
-    The local CIFAR-10 copy named by `GAN_CIFAR10` is always allowed: the owner chose it.
+    `GAN_DATA_ROOTS` (colon-separated) replaces the default: the working directory and Keras'
+    dataset cache (`gan.files.keras_datasets_dir`, where cifar10 is downloaded). The runs directory is
+    always allowed (the app's uploads live in it, `runs/.uploads`), and so is the local CIFAR-10 copy
+    named by `GAN_CIFAR10`: the owner chose it.
     """
     environ = os.environ if environ is None else environ
     configured = environ.get("GAN_DATA_ROOTS")
     if configured is not None:
         roots = [Path(p).expanduser() for p in configured.split(os.pathsep) if p.strip()]
     else:
-        roots = [cwd or Path.cwd(), keras_datasets_dir(environ), runs_root(environ)]
+        roots = [cwd or Path.cwd(), keras_datasets_dir(environ)]
+    roots.append(runs_root(environ))  # uploaded zips: a GAN_DATA_ROOTS naming only the data must not lose them
     cifar10 = environ.get("GAN_CIFAR10", "").strip()  # the owner's local CIFAR-10 copy is readable by design
     if cifar10:
         roots.append(Path(cifar10).expanduser())

@@ -65,10 +65,18 @@ def test_default_roots_are_the_working_dir_the_keras_cache_and_the_runs(tmp_path
                      (tmp_path / "runs").resolve())
 
 
-def test_gan_data_roots_replaces_the_defaults(tmp_path):
-    environ = {"GAN_DATA_ROOTS": f"{tmp_path}/a{os.pathsep}{tmp_path}/b/../a{os.pathsep}{os.pathsep}{tmp_path}/c"}
-    assert allowed_data_roots(environ, cwd=Path("/")) == ((tmp_path / "a").resolve(), (tmp_path / "c").resolve())
-    assert allowed_data_roots({"GAN_DATA_ROOTS": ""}) == ()  # set but empty: nothing is allowed
+def test_gan_data_roots_replaces_the_defaults_but_keeps_the_runs(tmp_path):
+    """The runs folder stays: the app stores uploads in runs/.uploads, and its trainers read them from there."""
+    runs = {"GAN_RUNS_DIR": str(tmp_path / "runs")}
+    roots = os.pathsep.join([f"{tmp_path}/a", f"{tmp_path}/b/../a", "", f"{tmp_path}/c"])
+    environ = {**runs, "GAN_DATA_ROOTS": roots}
+    assert allowed_data_roots(environ, cwd=Path("/")) == ((tmp_path / "a").resolve(), (tmp_path / "c").resolve(),
+                                                          (tmp_path / "runs").resolve())
+    assert allowed_data_roots({**runs, "GAN_DATA_ROOTS": ""}) == ((tmp_path / "runs").resolve(),)  # only the runs
+    upload = tmp_path / "runs" / ".uploads" / "9f.zip"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"PK")
+    assert check_data_path(upload, allowed_data_roots({**runs, "GAN_DATA_ROOTS": f"{tmp_path}/a"})) == upload.resolve()
 
 
 @pytest.fixture
