@@ -43,13 +43,13 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
                                    "extra": {"d_channels": 256}}),
     "d128-ttur-sn": ("sngan-cpu", {"mode_seeking": 0.0, "g_lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9}),
     # Round 4 (issue 22): capacity against images seen, a wider D than G, and DiffAugment with the corrected norm.
-    "r4-base": ("sngan-cpu", {}),  # the preset as shipped in round 3 (G 128, D 128, AC head)
+    "r4-base": ("sngan-cpu", {"extra": {"g_channels": 128, "d_channels": 128}}),  # the round-3 preset (AC head)
     "r4-w192": ("sngan-cpu", {"extra": {"g_channels": 192, "d_channels": 192}}),
     "r4-w256": ("sngan-cpu", {"extra": {"g_channels": 256, "d_channels": 256}}),
-    "r4-d256": ("sngan-cpu", {"extra": {"d_channels": 256}}),
-    "r4-daug": ("sngan-cpu", {"augment": "color,translation"}),
-    "r4-nearest": ("sngan-cpu", {"extra": {"g_up": "nearest"}}),
-    "r4-dsteps2": ("sngan-cpu", {"d_steps": 2}),
+    "r4-d256": ("sngan-cpu", {"extra": {"g_channels": 128, "d_channels": 256}}),
+    "r4-daug": ("sngan-cpu", {"augment": "color,translation", "extra": {"g_channels": 128, "d_channels": 128}}),
+    "r4-nearest": ("sngan-cpu", {"extra": {"g_up": "nearest", "g_channels": 128, "d_channels": 128}}),
+    "r4-dsteps2": ("sngan-cpu", {"d_steps": 2, "extra": {"g_channels": 128, "d_channels": 128}}),  # round 4 ran on width 128
 }
 # Runs of earlier recipes, kept in the table (their D differs: see benchmarks/PILOT.md).
 EARLIER = {

@@ -321,11 +321,12 @@ def grids(name: str) -> None:
                                icon=":material/gif:", key=f"train_gif_{name}")
 
 
-EXPECT = ("What to expect: the first epochs show coloured blobs, which is normal. Outlines and each class's colours "
-          "come within a few epochs, recognisable cars, ships and airplanes within about 25. On CIFAR-10 the default "
-          "sngan-cpu preset keeps improving for about 70 epochs (an hour on a 2-core CPU) and reaches the shipped "
-          "model's quality then: vehicles clear, horses often, other animals still vague (its model card "
-          "says how it was measured).")
+EXPECT = ("What to expect on a 2-core CPU with the default sngan-cpu preset (about 2 minutes an epoch of CIFAR-10): "
+          "after 10 minutes (epoch 5), blobs in each class's colours and the first airplane and car outlines; after 1 hour "
+          "(epoch 25-30), cars, ships, trucks and airplanes in most samples and horses often, other animals vague; "
+          "the full recipe (50 epochs, about 2 hours) is the shipped model: a little sharper, more birds and horses, "
+          "cats, dogs and frogs still mostly colour and shape. Measured in benchmarks/PILOT.md round 5; the model "
+          "card says how.")
 
 
 def _pin_epoch(key: str, pinned: str, newest: int) -> None:
