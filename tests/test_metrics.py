@@ -201,6 +201,65 @@ def test_reference_cache_of_an_older_version_still_loads(tmp_path, monkeypatch):
     assert ref.n_images == 8 and ref.features.shape == (8, 2)
 
 
+def test_a_stopped_reference_computation_resumes_from_its_saved_chunks(tmp_path, monkeypatch):
+    """The first Inception reference takes ~100 min on a CPU: a run stopped half-way keeps the chunks it
+    finished, the next run computes only the rest, gets the same statistics, and leaves no parts behind."""
+    from gan.metrics import reference
+
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(reference, "CHUNK", 4)
+    images = RNG.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+
+    class Counting:
+        name, key = "counting", "k"
+
+        def __init__(self, fail_after=None):
+            self.seen, self.fail_after = [], fail_after
+
+        def features(self, batch):
+            if self.fail_after is not None and len(self.seen) >= self.fail_after:
+                raise KeyboardInterrupt
+            self.seen.append(len(batch))
+            return batch.reshape(len(batch), -1)[:, :6].astype(np.float64)
+
+        def features_and_probabilities(self, batch):
+            raise ValueError("no class head")
+
+    with pytest.raises(KeyboardInterrupt):
+        reference.load_or_compute(Counting(fail_after=2), images)
+    assert len(list(tmp_path.glob("*.part*"))) == 2
+    second = Counting()
+    ref = reference.load_or_compute(second, images)
+    assert second.seen == [2]  # only the last chunk was computed again
+    whole = reference.compute(Counting(), images)
+    np.testing.assert_allclose(ref.mu, whole.mu)
+    np.testing.assert_allclose(ref.sigma, whole.sigma)
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def test_metrics_of_one_evaluation_share_the_samples_features():
+    """FID and KID in Inception features take ~20 CPU minutes each per 10k samples: one evaluation
+    extracts the samples' features once per extractor and sample count, not once per metric."""
+    from gan.metrics import Inputs, generated_features
+
+    calls = []
+
+    class Extractor:
+        key = "k"
+
+        def features(self, images):
+            calls.append(len(images))
+            return images.reshape(len(images), -1).astype(np.float64)
+
+    images = RNG.integers(0, 256, size=(6, 2, 2, 3), dtype=np.uint8)
+    memo: dict = {}
+    first = Inputs(images, None, images, None, "toy:6", memo=memo)
+    second = Inputs(images, None, images, None, "toy:6", memo=memo)
+    assert generated_features(Extractor(), first) is generated_features(Extractor(), second)
+    generated_features(Extractor(), Inputs(images[:3], None, images, None, "toy:6", memo=memo))
+    assert calls == [6, 3]
+
+
 def test_import_is_light():
     import subprocess
 
