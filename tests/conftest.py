@@ -106,15 +106,16 @@ def image_npz(tmp_path: Path) -> Path:
 
 
 # ============================================================================
-# The `slow` marker: tests that take more than ~10 s, most of them end-to-end
-# tests that start real training processes. They still run by default (the
-# README's `python -m pytest`, and CI, run them); deselect with `-m "not slow"`
-# for a quick loop. Also declared in pyproject.toml; declaring it here keeps
-# `--strict-markers` happy when pytest runs without that file.
+# The `slow` marker: every test under tests/e2e/ (marked there, by location: its
+# conftest.py), the ones that start processes, train for real, serve HTTP or
+# drive a browser. They still run by default (the README's `python -m pytest`,
+# and CI, run them); `python -m pytest -m "not slow"` is the quick loop. Also
+# declared in pyproject.toml; declaring it here keeps `--strict-markers` happy
+# when pytest runs without that file.
 # ============================================================================
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: over ~10 s, or starts real training processes (still run by default)")
+    config.addinivalue_line("markers", "slow: every test under tests/e2e/, by location (still run by default)")
     share_jax_compilations(config)
 
 

@@ -99,7 +99,7 @@ def assert_clean(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-# --- the real app in a real browser (tests/test_browser.py) ------------------------------------------
+# --- the real app in a real browser (tests/e2e/test_browser.py) ------------------------------------------
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ under `if TYPE_CHECKING:` are left out, since they never run.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_the_cycle_finder_finds_a_cycle_and_passes_a_tree():
 
 
 def test_imports_of_skips_type_checking_and_resolves_relative_imports(tmp_path, monkeypatch):
-    monkeypatch.setattr(__import__(__name__), "REPO", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "mod.py").write_text("from typing import TYPE_CHECKING\nfrom . import other\n"
