@@ -8,9 +8,18 @@ temporary file, and shows what was caught only if the import itself fails.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+
+# Optional imports that TensorFlow and Keras make when the package is installed, and that nothing here uses
+# with the TensorFlow backend: tf.lite imports JAX (~100 MB resident), Keras' bounding-box drawing imports
+# OpenCV (~30 MB). With the dev install (JAX for the jax backend, OpenCV under the FID extra) they took the
+# app's server from 783 to 919 MB (tests/e2e/test_browser.py, the newcomer's tour).
+UNUSED_WITH_TENSORFLOW = ("jax", "cv2")
 
 
 def import_keras_quietly() -> None:
@@ -25,7 +34,8 @@ def import_keras_quietly() -> None:
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            with _without(UNUSED_WITH_TENSORFLOW if configured_backend() == "tensorflow" else ()):
+                import keras  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             caught.seek(0)
@@ -35,6 +45,32 @@ def import_keras_quietly() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def configured_backend() -> str:
+    """The backend Keras will pick, without importing it: $KERAS_BACKEND, else keras.json's, else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+@contextlib.contextmanager
+def _without(modules: tuple[str, ...]) -> Iterator[None]:
+    """Make `import <module>` fail (ImportError) inside the block, for modules not imported yet; TensorFlow
+    and Keras treat them as optional. Afterwards they import normally again (the jax backend's tests do)."""
+    blocked = [name for name in modules if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(blocked))
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
 
 
 def has_gpu() -> bool:

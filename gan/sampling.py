@@ -29,6 +29,9 @@ class ModelError(ValueError):
 
 def load_generator(path: str | Path) -> keras.Model:
     """Load a generator with Keras' safe mode: no Lambda layers, no code from the file."""
+    from gan.backend import import_keras_quietly
+
+    import_keras_quietly()  # the first import, in the app's server too: quiet, and without unused JAX/OpenCV
     import keras
 
     import gan.layers  # noqa: F401  registers the custom layers a strong generator is made of
