@@ -73,6 +73,16 @@ def _without(modules: tuple[str, ...]) -> Iterator[None]:
                 del sys.modules[name]
 
 
+def set_random_seed(seed: int) -> None:
+    """keras.utils.set_random_seed, except that under another backend it leaves TensorFlow unimported: Keras
+    imports it when installed only to seed tf.data, which nothing here uses (in a JAX run that cost ~600 MB
+    and TensorFlow's C++ start-up lines on the terminal)."""
+    import keras
+
+    with _without(() if keras.backend.backend() == "tensorflow" else ("tensorflow",)):
+        keras.utils.set_random_seed(seed)
+
+
 def has_gpu() -> bool:
     """Whether the backend computes on a GPU (imports the backend)."""
     import keras

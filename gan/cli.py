@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     from gan.trainer import TrainingError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Our notes are INFO; JAX's are not for users ("Unable to initialize backend 'tpu'" on every CPU machine).
+    logging.getLogger("jax").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)

@@ -124,6 +124,7 @@ class Trainer:
         """Check the folder, build the GAN (from the checkpoint when resuming), then run the loop."""
         import keras
 
+        from gan.backend import set_random_seed
         from gan.checkpoint import load_checkpoint
         from gan.distribute import replicas_for
         from gan.model import GAN
@@ -135,7 +136,7 @@ class Trainer:
         found = self._open_run(data, resume, replicas, writer, first_save=min(steps_per_epoch, total))
         if config.mixed_precision:
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-        keras.utils.set_random_seed(config.seed)
+        set_random_seed(config.seed)
         with replicas.scope():
             gan = GAN(config, data.num_classes, total_steps=total)
         step = 0

@@ -43,9 +43,10 @@ def accuracy_after_training(images: np.ndarray, labels: np.ndarray, test: TestSe
     """Real-test accuracy of a fresh small classifier trained on (images, labels)."""
     import keras
 
+    from gan.backend import set_random_seed
     from gan.metrics.classifier import build_classifier, fit
 
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     model = build_classifier(num_classes, WIDTHS, images.shape[1])
     _, accuracy = fit(model, images, labels, epochs, seed=seed, max_steps=max_steps, on_epoch=on_epoch,
                       validation=(test.images.astype(np.float32), test.labels))

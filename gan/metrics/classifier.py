@@ -126,7 +126,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[s
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    from gan.backend import set_random_seed
+
+    set_random_seed(seed)
     out_dir = Path(out_dir)
     train_idx, val_idx = stratified_split(labels, val_size, seed)
     x_val, y_val = images[val_idx].astype(np.float32), labels[val_idx]
