@@ -49,7 +49,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "r4-d256": ("sngan-cpu", {"extra": {"g_channels": 128, "d_channels": 256}}),
     "r4-daug": ("sngan-cpu", {"augment": "color,translation", "extra": {"g_channels": 128, "d_channels": 128}}),
     "r4-nearest": ("sngan-cpu", {"extra": {"g_up": "nearest", "g_channels": 128, "d_channels": 128}}),
-    "r4-dsteps2": ("sngan-cpu", {"d_steps": 2, "extra": {"g_channels": 128, "d_channels": 128}}),  # round 4 ran on width 128
+    # round 4 ran on width 128
+    "r4-dsteps2": ("sngan-cpu", {"d_steps": 2, "extra": {"g_channels": 128, "d_channels": 128}}),
 }
 # Runs of earlier recipes, kept in the table (their D differs: see benchmarks/PILOT.md).
 EARLIER = {

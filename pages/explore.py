@@ -9,8 +9,9 @@ import numpy as np
 import streamlit as st
 
 from gan import explore, sampling
+from gan.config import INT32
 from gan.runs import Run
-from studio import models, navigation
+from studio import export, models, navigation
 
 navigation.within_app(__file__)  # a first visit straight to this URL goes through app.py
 
@@ -27,10 +28,20 @@ def directions(run_path: str, mtime: float, kind: str, class_id: int | None) -> 
     return explore.principal_directions(model, N_DIRECTIONS, class_id=class_id)
 
 
+def seed_input(where, label: str, default: int, key: str) -> int:
+    """A seed field without bounds (past a bound the browser turns it red and keeps the old seed): a seed
+    out of range is clamped, and the caption under it says so."""
+    seed, note = export.within(int(where.number_input(label, value=default, step=1, key=key, help=f"0 to {INT32:,}.")),
+                               INT32, label, least=0)
+    if note:
+        where.caption(note)
+    return seed
+
+
 def controls(info: models.ModelInfo) -> tuple[int, float | None, int | None]:
     """Sidebar: seed, truncation and class, shared by both sections of the page."""
     side = st.sidebar
-    seed = int(side.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
+    seed = seed_input(side, "Seed", 0, "explore_seed")
     truncation = None
     if side.checkbox("Truncation", False, key="explore_truncate",
                      help="Redraw latent values beyond +-t: cleaner but less varied images."):
@@ -91,8 +102,8 @@ def directions_section(run: Run, model, seed: int, truncation: float | None, cla
 def interpolation_section(model, info: models.ModelInfo, truncation: float | None, class_id: int | None) -> None:
     st.subheader("Interpolation")
     c1, c2, c3, c4 = st.columns(4)
-    seed_a = int(c1.number_input("Seed A", 0, 2**31 - 1, 1, key="explore_seed_a"))
-    seed_b = int(c2.number_input("Seed B", 0, 2**31 - 1, 2, key="explore_seed_b"))
+    seed_a = seed_input(c1, "Seed A", 1, "explore_seed_a")
+    seed_b = seed_input(c2, "Seed B", 2, "explore_seed_b")
     method = c3.radio("Path", ("slerp", "lerp"), horizontal=True, key="explore_method",
                       help="slerp follows the sphere where Gaussian latents live; lerp cuts straight across.")
     steps = int(c4.slider("Steps", 2, 24, 10, key="explore_steps"))

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from gan import sampling
+from gan.config import INT32
 from gan.security import NotAllowedError
 from studio import export, models, navigation, policy, scores
 
@@ -56,7 +57,9 @@ def main() -> None:
             asked = int(c1.number_input("Images", value=min(100, cap), step=1, key="export_n",
                                         help=f"At most {cap:,}{demo}."))
             n, note = export.within(asked, cap, "Images")
-        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="export_seed"))
+        seed, seed_note = export.within(int(c2.number_input("Seed", value=0, step=1, key="export_seed",
+                                                            help=f"0 to {INT32:,}.")), INT32, "Seed", least=0)
+        note = " ".join(filter(None, (note, seed_note))) or None
         fmt = c3.radio("Format", list(FORMATS), format_func=FORMATS.__getitem__, key="export_format")
         truncation = st.slider("Truncation (0 = off)", 0.0, 2.0, 0.0, 0.05, key="export_truncation",
                                help="Redraw latent values beyond +-t: cleaner but less varied images.")

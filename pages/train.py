@@ -322,11 +322,11 @@ def grids(name: str) -> None:
 
 
 EXPECT = ("What to expect on a 2-core CPU with the default sngan-cpu preset (about 2 minutes an epoch of CIFAR-10): "
-          "after 10 minutes (epoch 5), blobs in each class's colours and the first airplane and car outlines; after 1 hour "
-          "(epoch 25-30), cars, ships, trucks and airplanes in most samples and horses often, other animals vague; "
-          "the full recipe (50 epochs, about 2 hours) is the shipped model: a little sharper, more birds and horses, "
-          "cats, dogs and frogs still mostly colour and shape. Measured in benchmarks/PILOT.md round 5; the model "
-          "card says how.")
+          "after 10 minutes (epoch 5), blobs in each class's colours and the first airplane and car outlines; "
+          "after 1 hour (epoch 25-30), cars, ships, trucks and airplanes in most samples and horses often, other "
+          "animals vague; the full recipe (50 epochs, about 2 hours) is the shipped model: a little sharper, "
+          "more birds and horses, cats, dogs and frogs still mostly colour and shape. Measured in "
+          "benchmarks/PILOT.md round 5; the model card says how.")
 
 
 def _pin_epoch(key: str, pinned: str, newest: int) -> None:

@@ -22,16 +22,16 @@ def check_export(n: int, limits: Limits = UNLIMITED) -> None:
         raise NotAllowedError(f"at most {MAX_EXPORT:,} images per export (asked for {n:,})")
 
 
-def within(asked: int, most: int, what: str) -> tuple[int, str | None]:
-    """`asked` clamped to [1, most], and a line saying what was used instead, if anything.
+def within(asked: int, most: int, what: str, least: int = 1) -> tuple[int, str | None]:
+    """`asked` clamped to [least, most], and a line saying what was used instead, if anything.
 
     The page's number fields have no maximum on purpose: past a field's maximum the browser only turns it
     red and keeps sending the previous value, so Generate would silently make a different number of images.
     """
-    used = min(max(asked, 1), most)
+    used = min(max(asked, least), most)
     if used == asked:
         return used, None
-    bound = f"the most is {most:,}" if asked > most else "the least is 1"
+    bound = f"the most is {most:,}" if asked > most else f"the least is {least:,}"
     return used, f"{what}: asked for {asked:,}, {bound}; used {used:,}."
 
 

@@ -220,7 +220,7 @@ class MemoryWatch:
                 workers += mb
                 if mb > self.workers.get(pid, ("", 0.0))[1]:
                     self.workers[pid] = (self._command(pid), mb)
-            self.peaks = tuple(max(a, b) for a, b in zip(self.peaks, (server, workers, server + workers)))
+            self.peaks = tuple(max(a, b) for a, b in zip(self.peaks, (server, workers, server + workers), strict=True))
 
 
 def colour_zip(path: Path, per_class: int = 32) -> Path:
