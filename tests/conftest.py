@@ -133,14 +133,17 @@ def pytest_configure(config: pytest.Config) -> None:
 # collection order; starting with the long ones lets the many short files fill in behind them, so
 # both workers finish together. By default xdist would start with the files that hold the most
 # tests, and leave the long few-test files for the end.
-LONGEST_FILES = ("test_browser.py", "test_distribute.py", "test_reliability.py", "test_train.py", "test_cas.py",
-                 "test_sngan_cpu.py", "test_metrics.py", "test_strong.py", "test_run_folders.py", "test_app.py",
-                 "test_upload_server.py")  # ~23 s: a real server
+LONGEST_FILES = ("e2e/test_browser.py", "e2e/test_distribute.py", "e2e/test_reliability.py", "e2e/test_training.py",
+                 "gan/metrics/test_cas.py", "e2e/test_metrics_of_runs.py", "gan/models/test_sngan_cpu.py",
+                 "e2e/test_strong.py", "e2e/test_run_folders.py", "e2e/test_evaluate_worker.py",
+                 "e2e/test_fresh_process.py", "e2e/test_app_processes.py", "gan/metrics/test_classifier.py",
+                 "e2e/test_upload_server.py")  # paths under tests/; e2e/test_upload_server.py: ~23 s, a real server
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
-        name = item.path.name
+        name = Path(item.path).resolve().relative_to(TESTS).as_posix()
         return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
 
     items.sort(key=rank)  # stable: the other files, and the tests inside each file, keep their order

@@ -1,0 +1,186 @@
+"""What a fresh Python process sees: light imports (no TensorFlow or Keras where none is needed), one
+error line from a real `python -m gan ...`, and the entry points as a user starts them.
+
+Each test starts its own interpreter, since what was imported before cannot be unimported. The tests
+come from the modules they check: gan.data, gan.metrics, gan.bench, the model files of gan.sampling,
+the Evaluate and Train pages.
+
+One friendly line, whole where it matters (issue 25, class 8): advice is never cut, an error is cut
+at a word; skip messages name the file, not a BytesIO; Pillow's EXIF warning never reaches stderr;
+Keras' dataset folder is read from one place that honours KERAS_HOME.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import APP, REPO, local_env
+from PIL import Image
+
+
+def test_import_does_not_load_keras():
+    code = "import sys, gan.data; sys.exit(any(m in sys.modules for m in ('keras', 'tensorflow')))"
+    assert subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO).returncode == 0
+
+
+PAGE = str(REPO / "pages" / "evaluate.py")
+
+
+HEADER = "step,metric,value,n,reference,extractor,time\n"
+
+
+EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
+    "100,fd_cifar2k,80.5,2000,cifar10:50000,cifar,1\n"
+    "100,fd_cifar2k_floor,2.5,2000,cifar10:50000,cifar,1\n"
+    "200,fd_cifar64,95,64,cifar10:50000,cifar,2\n"
+    "200,fd_cifar64_floor,30,64,cifar10:50000,cifar,2\n"
+    "300,fd_cifar2k,61.25,2000,cifar10:50000,cifar,3\n"
+    "300,fd_cifar2k_floor,2.75,2000,cifar10:50000,cifar,3\n"
+    "300,class_acc10k,0.5,10000,cifar10:50000,cifar,3\n"
+)
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> Path:
+    """Empty runs and checkpoints folders, a private reference-statistics cache, no demo mode."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    for name in ("GAN_DEFAULT_MODEL", "GAN_CLASSIFIER", "GAN_PUBLIC"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def hand_written_run(folder: Path, evals: str | None = EVALS, step: int = 300) -> Path:
+    """A run folder with a config, a status, a placeholder generator (never loaded here) and scores."""
+    from gan.config import TrainConfig
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(TrainConfig(preset="tiny", conditional=True, epochs=3).to_json())
+    (folder / "status.json").write_text(json.dumps({"state": "finished", "step": step, "epoch": 3}))
+    (folder / "generator.keras").write_bytes(b"placeholder: the page only loads it to evaluate")
+    if evals is not None:
+        (folder / "evals.csv").write_text(evals)
+    return folder
+
+
+def test_page_does_not_import_tensorflow(env):
+    """Drawing the page reads CSV files only; TensorFlow loads when someone presses Evaluate."""
+    hand_written_run(env / "runs" / "scored")
+    code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+            f"at = AppTest.from_file({PAGE!r}, default_timeout=60); at.run()\n"
+            "assert not at.exception, at.exception\n"
+            "assert at.get('vega_lite_chart') or at.get('arrow_vega_lite_chart')\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
+    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    local_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def empty_env(tmp_path, monkeypatch):
+    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
+    return tmp_path
+
+
+def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
+    """Start-up stays fast: TensorFlow loads only when a model is sampled."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=30); at.run()\n"
+        "at.switch_page('pages/train.py').run()\n"
+        "assert not at.exception, at.exception\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ}, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_import_is_light():
+    import subprocess
+
+    code = "import gan.metrics, sys; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    assert out.stdout.strip() == "False"
+
+
+def marker_lambda(marker: Path):
+    """A Python lambda whose bytecode creates `marker` when it runs (Keras serialises it as marshal'd code)."""
+    return eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307 - building the bait
+
+
+@pytest.fixture(scope="module")
+def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model file, marker): a generator-shaped model with a code-carrying Lambda layer."""
+    import keras
+
+    base = tmp_path_factory.mktemp("lambda")
+    marker = base / "code-ran"
+    z = keras.Input((100,))
+    h = keras.layers.Lambda(marker_lambda(marker))(z)
+    image = keras.layers.Reshape((32, 32, 3))(keras.layers.Dense(32 * 32 * 3, activation="tanh")(h))
+    keras.Model(z, image).save(base / "lambda.keras")
+    marker.unlink()  # building the model ran the lambda once
+    return base / "lambda.keras", marker
+
+
+def test_real_process_refuses_the_lambda_model(tmp_path, lambda_model):
+    """The same through `python -m gan sample`: exit 2, one line on stderr, no marker, no output."""
+    path, marker = lambda_model
+    out = tmp_path / "out.png"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "gan", "sample", "--model", str(path), "--out", str(out)],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "Lambda" in errors[0], result.stderr[-2000:]
+    assert not marker.exists() and not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_readme_command_as_a_process_without_a_gpu():
+    """The exit code and the single line are the contract; no GPU is visible to either backend."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    env.pop("GAN_BENCH_ON_CPU", None)
+    result = subprocess.run([sys.executable, "-m", "gan", "bench", "--preset", "strong", "--steps", "50",
+                             "--mixed-precision"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().count("\n") == 0 and "GPU-only" in result.stderr
+
+
+def _jpeg_with_corrupt_exif() -> bytes:
+    out = io.BytesIO()
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff" + b"\x01" * 30  # 65535 entries, 30 bytes of them
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_corrupt_exif_block_loads_the_image_and_prints_nothing(tmp_path):
+    """Pillow warned 'Corrupt EXIF data' with its site-packages path on stderr; the image itself is fine."""
+    with zipfile.ZipFile(tmp_path / "exif.zip", "w") as zf:
+        zf.writestr("cat/photo.jpg", _jpeg_with_corrupt_exif())
+    code = ("import sys\nfrom gan.data import load_dataset\n"
+            "d = load_dataset(sys.argv[1])\nprint(len(d.images), d.skipped)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "exif.zip")], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["1", "0"], done.stderr
+    assert done.stderr == ""
