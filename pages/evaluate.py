@@ -11,7 +11,6 @@ TensorFlow is imported only when "Evaluate now" runs (gan.metrics and studio.sco
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 
 import altair as alt
@@ -28,12 +27,6 @@ FLASH = "evaluate_flash"  # session_state: the message to show after the rerun t
 UNSAVED = "evaluate_unsaved"  # session_state: (run path, results frame, why not saved) of the last unsaved one
 MAX_SAMPLES = 50_000
 CLI_HINT = "python -m gan evaluate --run-dir {path} --metrics " + metrics.LIVE_METRIC
-
-
-@st.cache_resource
-def _evaluation_lock() -> threading.Lock:
-    """One evaluation at a time per server: each takes all the CPU there is for a minute or more."""
-    return threading.Lock()
 
 
 def sample_cap() -> int | None:
@@ -188,27 +181,28 @@ def run_evaluation(run: Run, shipped: bool, names: list[str], n: int | None, cap
         st.error(f"Cannot evaluate: {e}", icon=":material/error:")
         return
     refusal = scores.save_refusal(run, shipped, policy.demo_mode())
-    lock = _evaluation_lock()
-    if not lock.acquire(blocking=False):
-        st.warning("Another evaluation is running on this server; try again when it has finished.")
+    held = contextlib.ExitStack()
+    try:  # one evaluation per server; in demo mode none beside a training (each worker ~0.7 GB)
+        held.enter_context(launch.evaluation_slot(policy.limits()))
+    except security.NotAllowedError as e:
+        st.warning(f"{str(e)[:1].upper()}{str(e)[1:]}.")
         return
-    try:
-        started = time.perf_counter()
-        what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
-        with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
-            bar = st.empty()
+    with held:
+        try:
+            started = time.perf_counter()
+            what = f"{len(names)} metric{'s' if len(names) > 1 else ''}" + (f" on {n:,} samples" if n else "")
+            with st.spinner(f"Scoring {run.name}: {what}. This can take a minute or more on a CPU..."):
+                bar = st.empty()
 
-            def progress(done: int, total: int, what: str) -> None:  # Inception: minutes per 1,000 images
-                bar.progress(done / max(total, 1), text=f"{what}: {done:,} of {total:,} images")
+                def progress(done: int, total: int, what: str) -> None:  # Inception: minutes per 1,000 images
+                    bar.progress(done / max(total, 1), text=f"{what}: {done:,} of {total:,} images")
 
-            results = scores.evaluate(run, names, n, save=refusal is None, data=source, on_progress=progress)
-            bar.empty()
-        seconds = time.perf_counter() - started
-    except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
-        st.error(f"Could not evaluate: {messages.friendly_message(e)}", icon=":material/error:")
-        return
-    finally:
-        lock.release()
+                results = scores.evaluate(run, names, n, save=refusal is None, data=source, on_progress=progress)
+                bar.empty()
+            seconds = time.perf_counter() - started
+        except Exception as e:  # MetricError, DataError, ModelError, OSError: all one line for the user
+            st.error(f"Could not evaluate: {messages.friendly_message(e)}", icon=":material/error:")
+            return
     summary = ", ".join(f"{r.metric} {r.value:.4g}" + (f" (floor {r.floor:.4g})" if r.floor == r.floor else "")
                         for r in results if not r.metric.endswith("_std"))
     if refusal is None:

@@ -153,6 +153,33 @@ def _launches() -> tuple[threading.Lock, dict[str, tuple[subprocess.Popen, float
     return threading.Lock(), {}
 
 
+@st.cache_resource
+def _evaluation_lock() -> threading.Lock:
+    """Held while an evaluation worker runs: one at a time per server, each takes all the CPU there is."""
+    return threading.Lock()
+
+
+@contextlib.contextmanager
+def evaluation_slot(limits: Limits = UNLIMITED):
+    """Hold the server's one evaluation slot for the block; NotAllowedError (one line) when another evaluation
+    holds it, or when trainings already fill `limits.max_workers` (checked with the launches' lock held, so a
+    training and an evaluation cannot both take the last slot)."""
+    guard, _ = _launches()
+    lock = _evaluation_lock()
+    with guard:
+        if not lock.acquire(blocking=False):
+            raise NotAllowedError("another evaluation is running on this server; try again when it has finished")
+        busy = active_trainings()
+        if limits.max_workers is not None and len(busy) >= limits.max_workers:
+            lock.release()
+            raise NotAllowedError(f"this demo runs {limits.max_workers} training or evaluation at a time and "
+                                  f"{busy[0]} is training now; evaluate when it has finished")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def launched(run: Run) -> subprocess.Popen | None:
     """The last trainer this server started for `run` (alive or not), or None."""
     return _launches()[1].get(str(run.path), (None, 0.0))[0]
@@ -186,10 +213,14 @@ def active_trainings(root: Path | None = None) -> list[str]:
 
 
 def check_training_slot(busy: list[str], limits: Limits) -> None:
-    """NotAllowedError (naming the cap) when `busy` runs already fill `limits.max_concurrent_trainings`."""
-    cap = limits.max_concurrent_trainings
-    if cap is None or len(busy) < cap:
+    """NotAllowedError (naming the cap) when `busy` runs and a running evaluation already fill
+    `limits.max_workers`: each is a process of ~0.7 GB beside the server (RELIABILITY.md, the memory budget)."""
+    cap = limits.max_workers
+    if cap is None or len(busy) + _evaluation_lock().locked() < cap:
         return
+    if not busy:
+        raise NotAllowedError(f"this demo runs {cap} training or evaluation at a time and an evaluation is "
+                              "running now; try again when it has finished")
     shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
     raise NotAllowedError(f"this demo trains at most {cap} run{'' if cap == 1 else 's'} at a time and "
                           f"{shown} {'is' if len(busy) == 1 else 'are'} training now; "

@@ -23,7 +23,7 @@ log = logging.getLogger("studio")
 def demo_summary(limits: Limits) -> str:
     """What demo mode allows, in one sentence for the pages (studio.policy.demo_mode decides whether it is on)."""
     return (f"Demo mode: uploads up to {limits.max_upload_mb} MB and {limits.max_images:,} images, at most "
-            f"{limits.max_epochs} epochs, {limits.max_concurrent_trainings} training at a time, exports of "
+            f"{limits.max_epochs} epochs, {limits.max_workers} training or evaluation at a time, exports of "
             f"up to {limits.max_export_images:,} images; no paths on the server.")
 
 

@@ -40,7 +40,7 @@ class Limits:
     max_images: int | None = None
     max_epochs: int | None = None
     max_export_images: int | None = None
-    max_concurrent_trainings: int | None = None
+    max_workers: int | None = None  # processes beside the server, trainings and evaluations together (~0.7 GB each)
     max_disk_mb: int | None = None  # all runs and uploads together; the oldest idle runs go first
 
     def check(self, name: str, value: float, unit: str = "") -> None:
@@ -55,7 +55,7 @@ UNLIMITED = Limits()
 # Sized for Community Cloud's ~1 GB of memory and shared CPU: a tiny-preset run of a few
 # epochs on at most 10k images finishes in minutes; exports stay small enough to download.
 DEMO_LIMITS = Limits(max_upload_mb=50, max_images=10_000, max_epochs=5, max_export_images=256,
-                     max_concurrent_trainings=1, max_disk_mb=2048)
+                     max_workers=1, max_disk_mb=2048)
 
 
 def on_streamlit_cloud(environ: Mapping[str, str] | None = None, source: Path = REPO_ROOT) -> bool:

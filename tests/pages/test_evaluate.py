@@ -258,3 +258,29 @@ def test_the_latest_measured_score_is_the_first_row(runs_env):
     assert table["value"].iloc[0] == 3.5 and table["real-data floor"].iloc[0] == 0.5
     assert table["value"].iloc[1] == 3.25  # the re-measured value, moved up with its time
     assert list(table["metric"][-2:]) == ["m01_cifar10k", "m00_cifar10k"]
+
+
+# --- issue 25, class 2: in demo mode one worker beside the server --------------------------------------
+
+
+def test_in_demo_mode_evaluate_waits_while_a_run_trains(env, tiny_run, monkeypatch):
+    """An evaluation worker (~0.7 GB) beside a trainer and the server is more than a small host has: the page
+    refuses in one line, starts no worker and writes nothing."""
+    import shutil
+
+    from studio import launch
+
+    run = env / "runs" / "tiny"
+    run.mkdir(parents=True)
+    for name in ("config.json", "generator.keras", "classes.json", "status.json"):
+        shutil.copy(tiny_run / name, run / name)
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.setattr(launch, "active_trainings", lambda root=None: ["other"])
+    monkeypatch.setattr("studio.scores.evaluate", lambda *a, **k: pytest.fail("a worker was started"))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.multiselect(key="evaluate_metrics").set_value(["fd_cifar2k"])
+    next(b for b in at.button if b.label == "Evaluate").click().run()
+    assert_clean(at)
+    assert [w.value for w in at.warning] == [
+        "This demo runs 1 training or evaluation at a time and other is training now; evaluate when it has finished."]
+    assert not (run / "evals.csv").exists()

@@ -270,6 +270,30 @@ def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
     assert launch.active_trainings() == []
 
 
+def test_in_demo_mode_an_evaluation_and_a_training_never_run_side_by_side(demo_env, monkeypatch):
+    """Each worker is ~0.7 GB beside a ~0.8 GB server (RELIABILITY.md, the memory budget): demo mode's one
+    slot is shared by trainings and evaluations, and one evaluation runs per server in every mode."""
+    class Alive(_Finished):
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(launch, "start_training", lambda run_dir, args, env=None: Alive())
+    runs = demo_env / "runs"
+    with launch.evaluation_slot(DEMO_LIMITS):
+        with pytest.raises(NotAllowedError, match="an evaluation is running now"):
+            launch.launch_training(Run(runs / "first"), ["--epochs", "1"], DEMO_LIMITS)
+        with pytest.raises(NotAllowedError, match="^another evaluation is running on this server"):
+            launch.evaluation_slot(UNLIMITED).__enter__()
+        launch.launch_training(Run(runs / "first"), ["--epochs", "1"], UNLIMITED)  # outside demo mode: allowed
+    with pytest.raises(NotAllowedError, match="1 training or evaluation at a time and first is training now"):
+        launch.evaluation_slot(DEMO_LIMITS).__enter__()
+    with launch.evaluation_slot(UNLIMITED):  # a refusal leaves the slot free
+        pass
+    Alive.poll = lambda self: 0
+    with launch.evaluation_slot(DEMO_LIMITS):
+        pass
+
+
 # --- demo mode: uploads -------------------------------------------------------------------------
 def test_check_upload_applies_the_limits_it_is_given():
     three = zip_of({f"c/{i}.png": png((10 * i, 0, 0)) for i in range(3)})

@@ -94,7 +94,7 @@ def test_cloud_detection_reads_only_what_it_is_given():
 def test_limits_are_frozen_and_explain_themselves():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEMO_LIMITS.max_epochs = 100  # type: ignore[misc]
-    assert DEMO_LIMITS.max_concurrent_trainings == 1
+    assert DEMO_LIMITS.max_workers == 1
     DEMO_LIMITS.check("max_epochs", 5)
     with pytest.raises(NotAllowedError, match=r"^epochs is limited to 5 in this demo \(asked for 6\)$"):
         DEMO_LIMITS.check("max_epochs", 6)
