@@ -133,11 +133,13 @@ def pytest_configure(config: pytest.Config) -> None:
 # collection order; starting with the long ones lets the many short files fill in behind them, so
 # both workers finish together. By default xdist would start with the files that hold the most
 # tests, and leave the long few-test files for the end.
-LONGEST_FILES = ("e2e/test_browser.py", "e2e/test_distribute.py", "e2e/test_reliability.py", "e2e/test_training.py",
-                 "gan/metrics/test_cas.py", "e2e/test_metrics_of_runs.py", "gan/models/test_sngan_cpu.py",
-                 "e2e/test_strong.py", "e2e/test_run_folders.py", "e2e/test_evaluate_worker.py",
-                 "e2e/test_fresh_process.py", "e2e/test_app_processes.py", "gan/metrics/test_classifier.py",
-                 "e2e/test_upload_server.py")  # paths under tests/; e2e/test_upload_server.py: ~23 s, a real server
+LONGEST_FILES = ("e2e/test_browser.py", "e2e/test_distribute.py", "e2e/test_reliability.py",
+                 "e2e/test_evaluate_worker.py", "e2e/test_training.py", "e2e/test_run_folders.py",
+                 "gan/metrics/test_fid_inception.py", "e2e/test_metrics_of_runs.py", "gan/metrics/test_cas.py",
+                 "e2e/test_backend.py", "e2e/test_strong.py", "e2e/test_cli_commands.py", "e2e/test_run_files.py",
+                 "e2e/test_fresh_process.py", "gan/models/test_sngan_cpu.py", "e2e/test_upload_server.py",
+                 "e2e/test_holdout.py", "e2e/test_app_processes.py",
+                 "e2e/test_bench.py")  # paths under tests/, each over ~19 s (2026-12-06)
 TESTS = Path(__file__).resolve().parent
 
 
@@ -168,8 +170,8 @@ def share_jax_compilations(config: pytest.Config) -> None:
 
 
 # ============================================================================
-# The tiny trained run (the app's tests: test_app, test_app_demo,
-# test_evaluate_page, test_browser): a finished 4-step conditional `tiny` run
+# The tiny trained run (the app's tests: tests/pages/, tests/studio/, and in
+# tests/e2e/ the browser and the evaluation worker): a finished 4-step conditional `tiny` run
 # on helpers.make_npz's 3 colour classes, trained once per session. Tests read
 # it; a test that writes into a run takes `tiny_run_copy` (or copies the files
 # it needs) so that no other test sees what it wrote.
