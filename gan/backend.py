@@ -51,9 +51,10 @@ def configured_backend() -> str:
     """The backend Keras will pick, without importing it: $KERAS_BACKEND, else keras.json's, else tensorflow."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    from gan.files import keras_home
+
     try:
-        with open(os.path.join(home, "keras.json")) as f:
+        with open(keras_home() / "keras.json") as f:
             return str(json.load(f).get("backend", "tensorflow"))
     except (OSError, ValueError, AttributeError):
         return "tensorflow"

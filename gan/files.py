@@ -252,15 +252,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-studio")
 
 
-def keras_datasets_dir(environ: dict[str, str] | None = None) -> Path:
-    """Where Keras keeps downloaded datasets (cifar-10-batches-py): `$KERAS_HOME/datasets`, else
-    ~/.keras/datasets, as Keras itself decides. One place, so the allowed data folders, the offline
-    advice and the app's "is CIFAR-10 here" agree with where Keras really looks."""
+def keras_home(environ: dict[str, str] | None = None) -> Path:
+    """Keras' own folder (keras.json, datasets/): `$KERAS_HOME`, else ~/.keras, as Keras itself decides."""
     environ = os.environ if environ is None else environ
-    keras_home = environ.get("KERAS_HOME")
-    if keras_home:
-        return Path(keras_home).expanduser() / "datasets"
-    return Path(environ.get("HOME") or Path.home()) / ".keras" / "datasets"
+    if environ.get("KERAS_HOME"):
+        return Path(environ["KERAS_HOME"]).expanduser()
+    return Path(environ.get("HOME") or Path.home()) / ".keras"
+
+
+def keras_datasets_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where Keras keeps downloaded datasets (cifar-10-batches-py). One place, so the allowed data folders, the
+    offline advice and the app's "is CIFAR-10 here" agree with where Keras really looks."""
+    return keras_home(environ) / "datasets"
 
 
 def npy_header(archive: Any, member: str) -> tuple[tuple[int, ...], Any]:
