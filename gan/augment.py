@@ -86,7 +86,14 @@ def cutout(images, seed_generator, ratio: float = CUTOUT_RATIO):
     return images * ops.cast(ops.logical_not(erased), images.dtype)[..., None]
 
 
+def flip(images, seed_generator):
+    """Mirror half the images left to right: a mirrored photo is still a photo, so D learns nothing false."""
+    mirrored = ops.flip(images, axis=2)
+    return ops.where(_uniform(images, seed_generator) < 0.5, mirrored, images)
+
+
 AUGMENT_FNS = {
+    "flip": (flip,),
     "color": (brightness, saturation, contrast),
     "translation": (translation,),
     "cutout": (cutout,),

@@ -18,7 +18,7 @@ from gan.errors import ConfigError  # noqa: F401  (re-exported: where callers lo
 LOSSES = ("bce", "hinge")
 LR_DECAYS = ("none", "linear")
 LIVE_METRICS = ("fd_cifar2k", "ifd_cifar5k")  # what the trainer may score itself with (names of gan.metrics)
-AUGMENT_OPS = ("color", "translation", "cutout")
+AUGMENT_OPS = ("flip", "color", "translation", "cutout")
 
 
 INT32 = 2**31 - 1

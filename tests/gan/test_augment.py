@@ -12,7 +12,7 @@ import pytest
 from gan import augment
 from gan.augment import diff_augment
 
-ALL = ("color", "translation", "cutout")
+ALL = ("flip", "color", "translation", "cutout")
 
 
 tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape, tf.function")
@@ -41,6 +41,15 @@ def test_empty_policy_is_identity_and_unknown_op_is_an_error(images):
     np.testing.assert_array_equal(run(lambda x, g: diff_augment(x, (), g), images), images)
     with pytest.raises(ValueError, match="unknown augment op"):
         run(lambda x, g: diff_augment(x, ("rotate",), g), images)
+
+
+def test_flip_mirrors_some_images_left_to_right_and_leaves_the_rest():
+    images = np.random.default_rng(1).uniform(-1, 1, (64, 32, 32, 3)).astype(np.float32)
+    out = run(augment.flip, images)
+    mirrored = [np.array_equal(o, x[:, ::-1]) for o, x in zip(out, images)]
+    kept = [np.array_equal(o, x) for o, x in zip(out, images)]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image is exactly one of the two
+    assert 16 <= sum(mirrored) <= 48  # about half, from one coin per image
 
 
 def test_brightness_adds_one_value_per_image_within_half(images):
