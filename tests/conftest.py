@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_tiny_run
+from helpers import FakeProcess, Finished, local_env, make_tiny_run, use_runs
 from PIL import Image
 
 # ============================================================================
@@ -219,3 +219,145 @@ def no_remembered_download_failure():
     from gan.data import _download_marker
 
     _download_marker().unlink(missing_ok=True)
+
+
+# ============================================================================
+# The app's environments (tests/pages, tests/studio, and the app's tests in
+# tests/e2e): which runs folder the app lists, demo mode on or off, which data
+# paths it accepts, and trainers recorded rather than started. The plain
+# helpers behind them (use_runs, FakeProcess, Finished, ...) are in helpers.py.
+# ============================================================================
+
+
+@pytest.fixture
+def empty_env(tmp_path, monkeypatch):
+    """No runs yet: the app lists tmp_path/runs (not created), no demo mode."""
+    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
+    return tmp_path
+
+
+@pytest.fixture
+def run_env(tiny_run, tmp_path, monkeypatch):
+    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
+    use_runs(tiny_run.parent, tmp_path, monkeypatch)
+    return tiny_run
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch) -> Path:
+    """Demo mode on, empty runs and checkpoints folders."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("GAN_DEMO_MODE", "1")
+    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def allowed(tmp_path, monkeypatch) -> Path:
+    """Not demo mode; typed data paths are allowed only under tmp_path/allowed (GAN_DATA_ROOTS)."""
+    local_env(monkeypatch, tmp_path / "allowed")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    (tmp_path / "allowed").mkdir()
+    return tmp_path / "allowed"
+
+
+@pytest.fixture
+def launches(monkeypatch) -> list[tuple[str, list[str]]]:
+    """(run name, `gan train` arguments) of every training the app starts; nothing really starts."""
+    from studio import launch
+
+    started: list[tuple[str, list[str]]] = []
+
+    def record(run_dir, args, env=None):
+        started.append((Path(run_dir).name, list(args)))
+        return Finished()
+
+    monkeypatch.setattr(launch, "start_training", record)
+    return started
+
+
+@pytest.fixture
+def launch_env(tmp_path, monkeypatch) -> Path:
+    """An empty runs folder, data paths allowed under tmp_path, no demo mode, and no trainers started here."""
+    from studio import launch
+
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    local_env(monkeypatch, tmp_path)
+    launch._launches()[1].clear()
+    yield tmp_path
+    launch._launches()[1].clear()
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[list[str]]:
+    """The argument lists of the trainers `launch` would have started (each one 'alive')."""
+    from studio import launch
+
+    calls = []
+    monkeypatch.setattr(launch, "start_training",
+                        lambda run_dir, args, env=None: calls.append(list(args)) or FakeProcess())
+    return calls
+
+
+@pytest.fixture
+def eval_env(tmp_path, monkeypatch) -> Path:
+    """Empty runs and checkpoints folders, a private reference-statistics cache, no demo mode."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAN_DEMO_MODE", "0")
+    for name in ("GAN_DEFAULT_MODEL", "GAN_CLASSIFIER", "GAN_PUBLIC"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+# ============================================================================
+# (end of the app's environments)
+# ============================================================================
+
+
+# ============================================================================
+# CIFAR-10 without the internet (gan.data, and the app's messages about it).
+# ============================================================================
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No local copy, a private cache, and a Keras download that fails like an offline machine, counted."""
+    import keras
+
+    from gan import data
+
+    calls = []
+
+    def no_network():
+        calls.append(1)
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", no_network)
+    return calls
+
+
+@pytest.fixture
+def failed_download(tmp_path, monkeypatch) -> Path:
+    """No local CIFAR-10, nothing in Keras' cache, and a download that failed a moment ago: Keras' folder."""
+    from gan import data
+
+    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    marker = tmp_path / "cache" / "cifar10-download-failed"
+    marker.parent.mkdir()
+    marker.write_text("URLError: " + "no route to host " * 20)
+    return tmp_path / "keras"
+
+
+# ============================================================================
+# (end of CIFAR-10 without the internet)
+# ============================================================================

@@ -7,11 +7,13 @@ which builds on these. Nothing here imports Streamlit or Keras at import time.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,208 @@ def assert_no_errors(page, name: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: exception box"
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0, (
         f"{name}: error box: {page.locator('[data-testid=stAlertContentError]').first.inner_text()}")
+
+
+# --- the app's pages and run folders (tests/pages, tests/studio, tests/e2e) --------------------------------
+
+
+def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
+    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
+    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    local_env(monkeypatch, tmp_path)
+
+
+def page(name: str):
+    """pages/<name> on its own, run once (an AppTest): fast, no Home."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=120)
+    at.run()
+    return at
+
+
+def texts(at) -> str:
+    """The page's markdown, captions and info boxes, one a line."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def errors(at) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def train_page():
+    """The app's Train page, reached from Home, with no error on it."""
+    at = app()
+    at.switch_page("pages/train.py").run()
+    assert_clean(at)
+    return at
+
+
+def fill_form(at, data: Path, name: str) -> None:
+    at.radio(key="train_source").set_value("A path on this machine").run()
+    at.text_input(key="train_data_path").input(str(data))
+    at.text_input(key="train_run_name").input(name)
+    at.number_input(key="train_epochs").set_value(1000)
+    at.number_input(key="train_batch_size").set_value(16)
+    at.number_input(key="train_log_every").set_value(1)
+    at.selectbox(key="train_conditional").set_value("yes")
+    at.selectbox(key="train_jit").select("off")
+
+
+def submit(at) -> None:
+    next(b for b in at.button if b.label == "Start training").click().run()
+
+
+class FakeProcess:
+    """A trainer as the registry sees it: alive (returncode None) or exited with `returncode`."""
+
+    def __init__(self, returncode: int | None = None):
+        self.returncode, self.terminated = returncode, False
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.terminated, self.returncode = True, -15
+
+
+class Finished:
+    """What a recorder returns instead of a Popen: a process that has already exited."""
+
+    def poll(self) -> int:
+        return 0
+
+    def terminate(self) -> None:
+        pass
+
+
+def stopped_run(folder: Path, steps: int | None = None, checkpoint: bool = True):
+    """A run that trained 3 epochs and was stopped, with its checkpoint (never loaded here): a gan.runs.Run."""
+    import json
+
+    from gan.config import TrainConfig
+    from gan.runs import Run
+
+    folder.mkdir(parents=True)
+    config = TrainConfig.for_preset("tiny", epochs=3, steps=steps, data="x.npz")
+    (folder / "config.json").write_text(config.to_json())
+    (folder / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12,
+                                                    "epoch": 3, "updated_at": time.time() - 60}))
+    if checkpoint:
+        (folder / "ckpt").mkdir()
+        (folder / "ckpt" / "latest.npz").write_bytes(b"placeholder")
+    return Run(folder)
+
+
+def write_stopped_run(run_dir: Path) -> None:
+    """A tiny run stopped after 3 epochs, with a checkpoint (never loaded by the page), in run_dir."""
+    import json
+
+    from gan.config import TrainConfig
+
+    (run_dir / "ckpt").mkdir(parents=True)
+    (run_dir / "ckpt" / "latest.npz").write_bytes(b"placeholder")
+    (run_dir / "config.json").write_text(TrainConfig.for_preset("tiny", epochs=3, data="x.npz").to_json())
+    (run_dir / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12, "epoch": 3}))
+
+
+def hand_run(path: Path, state: str, epochs: int = 2):
+    """A run folder as the trainer leaves it (config, status, a checkpoint file), without training: a Run."""
+    from gan.config import TrainConfig
+    from gan.runs import Run
+
+    run = Run(path)
+    path.mkdir(parents=True)
+    run.config_path.write_text(TrainConfig(preset="tiny", epochs=epochs).to_json())
+    run.checkpoint_path.parent.mkdir()
+    run.checkpoint_path.write_bytes(b"placeholder: only its presence is read here")
+    run.write_status(state=state, pid=None, step=1, total_steps=10, epoch=0)
+    return run
+
+
+def run_folder(folder: Path, status: dict | None, best: dict | None = None, **config):
+    """A run folder with a config (tiny preset, `config` overriding), an optional status.json and best.json."""
+    import json
+
+    from gan.config import TrainConfig
+    from gan.runs import Run
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(TrainConfig(preset="tiny", **config).to_json())
+    if status is not None:
+        (folder / "status.json").write_text(json.dumps(status))
+    if best is not None:
+        (folder / "best.json").write_text(json.dumps(best))
+    return Run(folder)
+
+
+def png(colour: tuple[int, int, int]) -> bytes:
+    """A 32x32 PNG of one colour."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+# --- the Evaluate page and scores (tests/pages/test_evaluate.py, tests/studio/test_scores.py, tests/e2e) ---
+
+EVALUATE_PAGE = str(REPO / "pages" / "evaluate.py")
+HEADER = "step,metric,value,n,reference,extractor,time\n"  # evals.csv's
+EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
+    "100,fd_cifar2k,80.5,2000,cifar10:50000,cifar,1\n"
+    "100,fd_cifar2k_floor,2.5,2000,cifar10:50000,cifar,1\n"
+    "200,fd_cifar64,95,64,cifar10:50000,cifar,2\n"
+    "200,fd_cifar64_floor,30,64,cifar10:50000,cifar,2\n"
+    "300,fd_cifar2k,61.25,2000,cifar10:50000,cifar,3\n"
+    "300,fd_cifar2k_floor,2.75,2000,cifar10:50000,cifar,3\n"
+    "300,class_acc10k,0.5,10000,cifar10:50000,cifar,3\n"
+)
+
+
+def hand_written_run(folder: Path, evals: str | None = EVALS, step: int = 300) -> Path:
+    """A run folder with a config, a status, a placeholder generator (never loaded here) and scores."""
+    import json
+
+    from gan.config import TrainConfig
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(TrainConfig(preset="tiny", conditional=True, epochs=3).to_json())
+    (folder / "status.json").write_text(json.dumps({"state": "finished", "step": step, "epoch": 3}))
+    (folder / "generator.keras").write_bytes(b"placeholder: the page only loads it to evaluate")
+    if evals is not None:
+        (folder / "evals.csv").write_text(evals)
+    return folder
+
+
+def evaluate_page():
+    """The Evaluate page on its own: fast (Home would load and sample a model first)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(EVALUATE_PAGE, default_timeout=120)
+    at.run()
+    return at
+
+
+def charts(at) -> list:
+    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
+
+
+def single_point_table(at):
+    """The table of metrics measured at one checkpoint only: the one with a `real-data floor` column."""
+    return next(d.value for d in at.dataframe if "real-data floor" in d.value.columns)
+
+
+def compare_table(at):
+    """The "Compare runs" dataframe: the one with a `run` column."""
+    return next(d.value for d in at.dataframe if "run" in d.value.columns)

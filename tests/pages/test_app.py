@@ -1,16 +1,6 @@
 """The app as a whole (app.py's Home and navigation, every page at once).
 
-The Streamlit app, driven headless with streamlit.testing's AppTest.
-
-One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
-rendered against it and against an empty app.
-
 Demo mode and data-path confinement in the app (studio.policy and gan.security wired into the pages), with AppTest.
-
-No test here trains: `studio.launch.start_training` is replaced by a recorder, so a refusal is
-proven by nothing being launched, and an acceptance by the exact command line that would have
-been. A run "in training" is faked the way the trainer makes one: status.json says running and
-the run's lock (flock on run.lock) is held, here by the test itself.
 
 Settings from a --config file or a run's config.json that are wrong (issue 25, class 5): one line, exit 2,
 and one run with a bad config.json never hides the other runs in the app.
@@ -24,7 +14,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, app, assert_clean, local_env  # noqa: E402
+from helpers import REPO, app, assert_clean, local_env, texts  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gan.config import (
@@ -35,31 +25,6 @@ PAGES = ["pages/train.py", "pages/explore.py", "pages/compare.py", "pages/export
 
 
 OPTIONAL_PAGES = [p for p in ["pages/evaluate.py"] if (REPO / p).is_file()]  # written by others, when present
-
-
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch):
-    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
-    return tmp_path
-
-
-@pytest.fixture
-def run_env(tiny_run, tmp_path, monkeypatch):
-    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
-    use_runs(tiny_run.parent, tmp_path, monkeypatch)
-    return tiny_run
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
 
 
 # --- every page renders ----------------------------------------------------------------------
@@ -178,24 +143,6 @@ PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def demo_env(tmp_path, monkeypatch) -> Path:
-    """Demo mode on, empty runs and checkpoints folders."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def demo_run_env(tiny_run, demo_env, monkeypatch) -> Path:
-    """Demo mode on, with the tiny trained run as the only model."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
-    return tiny_run
-
-
 # --- demo mode: what is offered -----------------------------------------------------------------
 @pytest.mark.parametrize("demo", [True, False])
 def test_demo_mode_offers_no_server_paths(tiny_run, tmp_path, monkeypatch, demo):

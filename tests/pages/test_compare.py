@@ -1,48 +1,19 @@
 """The Compare page (pages/compare.py).
 
-The Streamlit app, driven headless with streamlit.testing's AppTest.
-
-One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
-rendered against it and against an empty app.
-
 Demo mode and data-path confinement in the app (studio.policy and gan.security wired into the pages), with AppTest.
-
-No test here trains: `studio.launch.start_training` is replaced by a recorder, so a refusal is
-proven by nothing being launched, and an acceptance by the exact command line that would have
-been. A run "in training" is faked the way the trainer makes one: status.json says running and
-the run's lock (flock on run.lock) is held, here by the test itself.
 
 What a newcomer meets in their second ten minutes (issue 24): how far a model trained, where a new score
 shows, an export past its cap, and Real vs generated without real data.
-
-Hand-written run folders where the page only reads files; the session's tiny trained run (conftest.py)
-where a page samples a generator. Pages are driven headless with AppTest, each on its own (no Home).
 """
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, app, assert_clean, local_env, make_npz  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def run_env(tiny_run, tmp_path, monkeypatch):
-    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
-    use_runs(tiny_run.parent, tmp_path, monkeypatch)
-    return tiny_run
+from helpers import app, assert_clean, make_npz, page  # noqa: E402
 
 
 def test_compare_shows_neighbours_and_explains_missing_data(run_env):
@@ -56,16 +27,6 @@ def test_compare_shows_neighbours_and_explains_missing_data(run_env):
     at.text_input(key="compare_source_tiny").input("/nowhere/images.zip").run()
     assert not at.exception
     assert any("not available" in w.value for w in at.warning)
-
-
-@pytest.fixture
-def allowed(tmp_path, monkeypatch) -> Path:
-    """Not demo mode; typed data paths are allowed only under tmp_path/allowed (GAN_DATA_ROOTS)."""
-    local_env(monkeypatch, tmp_path / "allowed")
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    (tmp_path / "allowed").mkdir()
-    return tmp_path / "allowed"
 
 
 def test_compare_reads_typed_sources_only_inside_the_allowed_folders(tiny_run, allowed, monkeypatch):
@@ -87,21 +48,6 @@ def test_compare_reads_typed_sources_only_inside_the_allowed_folders(tiny_run, a
     assert_clean(at)
     assert not at.warning
     assert "Nearest training images" in [s.value for s in at.subheader]
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=120)
-    at.run()
-    return at
-
-
-@pytest.fixture
-def tiny_env(tiny_run, tmp_path, monkeypatch) -> Path:
-    """The session's tiny run (3 classes) as the app's only model; read, never written."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-    return tiny_run
 
 
 # --- B16: Real vs generated without real data, and the neighbour strip ---------------------------------

@@ -6,9 +6,6 @@ are in tests/e2e/test_evaluate_worker.py.
 
 What a newcomer meets in their second ten minutes (issue 24): how far a model trained, where a new score
 shows, an export past its cap, and Real vs generated without real data.
-
-Hand-written run folders where the page only reads files; the session's tiny trained run (conftest.py)
-where a page samples a generator. Pages are driven headless with AppTest, each on its own (no Home).
 """
 
 from __future__ import annotations
@@ -19,66 +16,26 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, app, assert_clean, local_env  # noqa: E402
+from helpers import EVALUATE_PAGE as PAGE  # noqa: E402
+from helpers import (  # noqa: E402
+    HEADER,
+    app,
+    assert_clean,
+    charts,
+    compare_table,
+    hand_written_run,
+    local_env,
+    run_folder,
+    single_point_table,
+)
+from helpers import evaluate_page as page  # noqa: E402
+from helpers import page as page_file  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from gan.runs import Run  # noqa: E402
 from studio.scores import COMPARE_COLUMNS  # noqa: E402
 
-PAGE = str(REPO / "pages" / "evaluate.py")
 
-
-HEADER = "step,metric,value,n,reference,extractor,time\n"
-
-
-EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
-    "100,fd_cifar2k,80.5,2000,cifar10:50000,cifar,1\n"
-    "100,fd_cifar2k_floor,2.5,2000,cifar10:50000,cifar,1\n"
-    "200,fd_cifar64,95,64,cifar10:50000,cifar,2\n"
-    "200,fd_cifar64_floor,30,64,cifar10:50000,cifar,2\n"
-    "300,fd_cifar2k,61.25,2000,cifar10:50000,cifar,3\n"
-    "300,fd_cifar2k_floor,2.75,2000,cifar10:50000,cifar,3\n"
-    "300,class_acc10k,0.5,10000,cifar10:50000,cifar,3\n"
-)
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """Empty runs and checkpoints folders, a private reference-statistics cache, no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "0")
-    for name in ("GAN_DEFAULT_MODEL", "GAN_CLASSIFIER", "GAN_PUBLIC"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-def hand_written_run(folder: Path, evals: str | None = EVALS, step: int = 300) -> Path:
-    """A run folder with a config, a status, a placeholder generator (never loaded here) and scores."""
-    from gan.config import TrainConfig
-
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(TrainConfig(preset="tiny", conditional=True, epochs=3).to_json())
-    (folder / "status.json").write_text(json.dumps({"state": "finished", "step": step, "epoch": 3}))
-    (folder / "generator.keras").write_bytes(b"placeholder: the page only loads it to evaluate")
-    if evals is not None:
-        (folder / "evals.csv").write_text(evals)
-    return folder
-
-
-def page() -> AppTest:
-    """The Evaluate page on its own: fast (Home would load and sample a model first)."""
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    return at
-
-
-def charts(at: AppTest) -> list:
-    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
-
-
+# --- helpers ------------------------------------------------------------------------------------
 def texts(at: AppTest) -> str:
     parts = [*at.markdown, *at.caption, *at.info, *at.success, *at.warning]
     return "\n".join(str(p.value) for p in parts)
@@ -91,18 +48,8 @@ def chart_data(chart) -> list:
     return [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets]
 
 
-def single_point_table(at: AppTest):
-    """The table of metrics measured at one checkpoint only: the one with a `real-data floor` column."""
-    return next(d.value for d in at.dataframe if "real-data floor" in d.value.columns)
-
-
-def compare_table(at: AppTest):
-    """The "Compare runs" dataframe: the one with a `run` column."""
-    return next(d.value for d in at.dataframe if "run" in d.value.columns)
-
-
 # --- rendering ------------------------------------------------------------------------------------
-def test_no_runs_points_to_train(env):
+def test_no_runs_points_to_train(eval_env):
     at = app()
     at.switch_page("pages/evaluate.py").run()
     assert_clean(at)
@@ -110,10 +57,10 @@ def test_no_runs_points_to_train(env):
     assert not charts(at) and not at.dataframe
 
 
-def test_hand_written_scores_are_charted_captioned_and_compared(env, monkeypatch):
-    hand_written_run(env / "runs" / "scored")
-    hand_written_run(env / "runs" / "unscored", evals=None, step=40)
-    shipped = hand_written_run(env / "checkpoints" / "pretrained",
+def test_hand_written_scores_are_charted_captioned_and_compared(eval_env, monkeypatch):
+    hand_written_run(eval_env / "runs" / "scored")
+    hand_written_run(eval_env / "runs" / "unscored", evals=None, step=40)
+    shipped = hand_written_run(eval_env / "checkpoints" / "pretrained",
                                evals=HEADER + "0,nn_psnr1k,17.5,1000,x:9,pixels,5\n")
     (shipped / "status.json").unlink()  # shipped folders often carry no status
     monkeypatch.setenv("GAN_DEFAULT_MODEL", "scored")  # else the shipped checkpoint is picked first
@@ -148,10 +95,10 @@ def test_hand_written_scores_are_charted_captioned_and_compared(env, monkeypatch
     assert table.loc["pretrained", "source"] == "pretrained"
 
 
-def test_scores_from_different_classifier_weights_are_flagged_as_not_comparable(env):
-    hand_written_run(env / "runs" / "old", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar@0000aaaa,1\n"
+def test_scores_from_different_classifier_weights_are_flagged_as_not_comparable(eval_env):
+    hand_written_run(eval_env / "runs" / "old", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar@0000aaaa,1\n"
                      "5,nn_psnr1k,15,1000,c:50000,pixels,1\n")
-    hand_written_run(env / "runs" / "new", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar@1111bbbb,1\n"
+    hand_written_run(eval_env / "runs" / "new", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar@1111bbbb,1\n"
                      "5,nn_psnr1k,16,1000,c:50000,pixels,1\n")
     at = page()
     assert_clean(at)
@@ -161,13 +108,13 @@ def test_scores_from_different_classifier_weights_are_flagged_as_not_comparable(
     features = " ".join(single_point_table(at)["features"])
     assert "(weights 1111bbbb)" in features or "(weights 0000aaaa)" in features  # the table says which
 
-    (env / "runs" / "old" / "evals.csv").write_text(HEADER + "5,fd_cifar2k,8,2000,c:50000,cifar@1111bbbb,1\n")
+    (eval_env / "runs" / "old" / "evals.csv").write_text(HEADER + "5,fd_cifar2k,8,2000,c:50000,cifar@1111bbbb,1\n")
     at = page()
     assert not at.warning, [w.value for w in at.warning]  # same weights everywhere: nothing to flag
 
 
-def test_a_run_without_scores_says_how_to_get_them(env):
-    run = hand_written_run(env / "runs" / "fresh", evals=None)
+def test_a_run_without_scores_says_how_to_get_them(eval_env):
+    run = hand_written_run(eval_env / "runs" / "fresh", evals=None)
     at = page()
     assert_clean(at)
     assert not charts(at)
@@ -176,9 +123,9 @@ def test_a_run_without_scores_says_how_to_get_them(env):
     assert at.multiselect(key="evaluate_metrics").value == ["fd_cifar2k"]  # the cheap one by default
 
 
-def test_the_catalogue_says_ready_for_the_metrics_this_machine_can_compute(env):
+def test_the_catalogue_says_ready_for_the_metrics_this_machine_can_compute(eval_env):
     """pandas 3 stores None in a string column as NaN: the check must not read it back from the frame."""
-    hand_written_run(env / "runs" / "scored")
+    hand_written_run(eval_env / "runs" / "scored")
     at = page()
     catalogue = next(d.value for d in at.dataframe if "ready" in d.value.columns).set_index("metric")
     assert catalogue.loc["nn_psnr1k", "ready"] == "yes"  # pixel space: always computable
@@ -186,8 +133,8 @@ def test_the_catalogue_says_ready_for_the_metrics_this_machine_can_compute(env):
     assert catalogue.loc["ifd_cifar10k", "ready"] == "yes"
 
 
-def test_per_class_scores_show_by_class_name_with_their_real_values(env):
-    run = hand_written_run(env / "runs" / "scored", evals=HEADER + (
+def test_per_class_scores_show_by_class_name_with_their_real_values(eval_env):
+    run = hand_written_run(eval_env / "runs" / "scored", evals=HEADER + (
         "300,ifd_cifar10k,12,10000,c:50000,cifar,1\n300,ifd_cifar10k_floor,1,10000,c:50000,cifar,1\n"
         "300,ifd_cifar10k_c0,10,10000,c:50000,cifar,1\n300,ifd_cifar10k_c0_floor,0.9,10000,c:50000,cifar,1\n"
         "300,ifd_cifar10k_c1,14,10000,c:50000,cifar,1\n300,ifd_cifar10k_c1_floor,1.1,10000,c:50000,cifar,1\n"))
@@ -199,36 +146,17 @@ def test_per_class_scores_show_by_class_name_with_their_real_values(env):
     assert list(single_point_table(at)["metric"]) == ["ifd_cifar10k"]  # the per-class rows are not metrics
 
 
-def test_the_compare_table_shows_the_metrics_the_runs_share(env):
-    hand_written_run(env / "runs" / "a", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar,1\n"
+def test_the_compare_table_shows_the_metrics_the_runs_share(eval_env):
+    hand_written_run(eval_env / "runs" / "a", evals=HEADER + "5,fd_cifar2k,40,2000,c:50000,cifar,1\n"
                      "5,kid_cifar10k,0.1,10000,c:50000,cifar,1\n")
-    hand_written_run(env / "runs" / "b", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar,1\n"
+    hand_written_run(eval_env / "runs" / "b", evals=HEADER + "5,fd_cifar2k,9,2000,c:50000,cifar,1\n"
                      "5,nn_psnr1k,16,1000,c:50000,pixels,1\n")
-    hand_written_run(env / "runs" / "c", evals=None)  # not scored: does not decide what is shared
+    hand_written_run(eval_env / "runs" / "c", evals=None)  # not scored: does not decide what is shared
     at = page()
     table = compare_table(at)
     assert [c for c in table.columns if c not in COMPARE_COLUMNS] == ["fd_cifar2k", "fd_cifar2k n"]
     at.toggle(key="evaluate_compare_all").set_value(True).run()
     assert {"kid_cifar10k", "nn_psnr1k"} <= set(compare_table(at).columns)
-
-
-def page_file(name: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=120)
-    at.run()
-    return at
-
-
-def run_folder(folder: Path, status: dict | None, best: dict | None = None, **config) -> Run:
-    """A run folder with a config (tiny preset, `config` overriding), an optional status.json and best.json."""
-    from gan.config import TrainConfig
-
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(TrainConfig(preset="tiny", **config).to_json())
-    if status is not None:
-        (folder / "status.json").write_text(json.dumps(status))
-    if best is not None:
-        (folder / "best.json").write_text(json.dumps(best))
-    return Run(folder)
 
 
 @pytest.fixture
@@ -263,14 +191,14 @@ def test_the_latest_measured_score_is_the_first_row(runs_env):
 # --- issue 25, class 2: in demo mode one worker beside the server --------------------------------------
 
 
-def test_in_demo_mode_evaluate_waits_while_a_run_trains(env, tiny_run, monkeypatch):
+def test_in_demo_mode_evaluate_waits_while_a_run_trains(eval_env, tiny_run, monkeypatch):
     """An evaluation worker (~0.7 GB) beside a trainer and the server is more than a small host has: the page
     refuses in one line, starts no worker and writes nothing."""
     import shutil
 
     from studio import launch
 
-    run = env / "runs" / "tiny"
+    run = eval_env / "runs" / "tiny"
     run.mkdir(parents=True)
     for name in ("config.json", "generator.keras", "classes.json", "status.json"):
         shutil.copy(tiny_run / name, run / name)

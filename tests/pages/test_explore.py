@@ -1,33 +1,11 @@
-"""The Explore page (pages/explore.py).
-
-The Streamlit app, driven headless with streamlit.testing's AppTest.
-
-One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
-rendered against it and against an empty app.
-"""
+"""The Explore page (pages/explore.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import app, assert_clean, local_env  # noqa: E402
-
-
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def run_env(tiny_run, tmp_path, monkeypatch):
-    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
-    use_runs(tiny_run.parent, tmp_path, monkeypatch)
-    return tiny_run
+from helpers import app, assert_clean  # noqa: E402
 
 
 def test_explorer_sliders_and_interpolation(run_env):

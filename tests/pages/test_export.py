@@ -1,22 +1,9 @@
 """The Export page (pages/export.py).
 
-The Streamlit app, driven headless with streamlit.testing's AppTest.
-
-One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
-rendered against it and against an empty app.
-
 Demo mode and data-path confinement in the app (studio.policy and gan.security wired into the pages), with AppTest.
-
-No test here trains: `studio.launch.start_training` is replaced by a recorder, so a refusal is
-proven by nothing being launched, and an acceptance by the exact command line that would have
-been. A run "in training" is faked the way the trainer makes one: status.json says running and
-the run's lock (flock on run.lock) is held, here by the test itself.
 
 What a newcomer meets in their second ten minutes (issue 24): how far a model trained, where a new score
 shows, an export past its cap, and Real vs generated without real data.
-
-Hand-written run folders where the page only reads files; the session's tiny trained run (conftest.py)
-where a page samples a generator. Pages are driven headless with AppTest, each on its own (no Home).
 """
 
 from __future__ import annotations
@@ -24,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import CLASSES, REPO, app, assert_clean, local_env  # noqa: E402
+from helpers import CLASSES, app, assert_clean, errors, page, texts, use_runs  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gan.security import NotAllowedError  # noqa: E402
@@ -38,30 +24,11 @@ from studio import export, policy  # noqa: E402
 from studio.policy import DEMO_LIMITS  # noqa: E402
 
 
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def run_env(tiny_run, tmp_path, monkeypatch):
-    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
-    use_runs(tiny_run.parent, tmp_path, monkeypatch)
-    return tiny_run
-
-
 @pytest.fixture
 def own_run_env(tiny_run_copy, tmp_path, monkeypatch):
     """Like run_env, with this test's own copy of the tiny run, for a test that writes into it."""
     use_runs(tiny_run_copy.parent, tmp_path, monkeypatch)
     return tiny_run_copy
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
 
 
 def export_from_page(per_class: int, fmt: str) -> tuple:
@@ -117,28 +84,6 @@ def test_export_says_whether_the_images_are_worth_training_on(own_run_env):
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def demo_env(tmp_path, monkeypatch) -> Path:
-    """Demo mode on, empty runs and checkpoints folders."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def demo_run_env(tiny_run, demo_env, monkeypatch) -> Path:
-    """Demo mode on, with the tiny trained run as the only model."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
-    return tiny_run
-
-
-def errors(at: AppTest) -> str:
-    return "\n".join(e.value for e in at.error)
-
-
 # --- demo mode: exports -------------------------------------------------------------------------
 def generate(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Generate").click().run()
@@ -170,21 +115,6 @@ def test_demo_refuses_exports_over_the_cap(demo_run_env, monkeypatch):
     export.check_export(10_000)
     with pytest.raises(NotAllowedError, match="at most 10,000 images per export"):
         export.check_export(10_001)
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=120)
-    at.run()
-    return at
-
-
-@pytest.fixture
-def tiny_env(tiny_run, tmp_path, monkeypatch) -> Path:
-    """The session's tiny run (3 classes) as the app's only model; read, never written."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tiny_run.parent))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-    return tiny_run
 
 
 def test_an_export_past_the_cap_makes_the_most_allowed_and_says_so(tiny_env):

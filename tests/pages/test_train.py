@@ -1,17 +1,7 @@
 """The Train page (pages/train.py); the tests that start a trainer or hold a run's lock in another
 process are in tests/e2e/test_app_processes.py.
 
-The Streamlit app, driven headless with streamlit.testing's AppTest.
-
-One tiny conditional run is trained once per session (4 steps, no XLA) and every page is
-rendered against it and against an empty app.
-
 Demo mode and data-path confinement in the app (studio.policy and gan.security wired into the pages), with AppTest.
-
-No test here trains: `studio.launch.start_training` is replaced by a recorder, so a refusal is
-proven by nothing being launched, and an acceptance by the exact command line that would have
-been. A run "in training" is faked the way the trainer makes one: status.json says running and
-the run's lock (flock on run.lock) is held, here by the test itself.
 
 CIFAR-10 without the internet: a local copy named once (GAN_CIFAR10), a failed download remembered,
 and the app suggesting only what it will accept.
@@ -20,7 +10,6 @@ and the app suggesting only what it will accept.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -31,52 +20,31 @@ import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, app, assert_clean, local_env, make_npz  # noqa: E402
-from PIL import Image  # noqa: E402
+from helpers import (  # noqa: E402
+    REPO,
+    app,
+    assert_clean,
+    errors,
+    fill_form,
+    hand_run,
+    make_npz,
+    png,
+    submit,
+    texts,
+    train_page,
+    write_stopped_run,
+    zip_of,
+)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gan import data  # noqa: E402
 from gan.config import TrainConfig  # noqa: E402
 from gan.data import DataError, load_dataset  # noqa: E402
-from gan.runs import Run  # noqa: E402
 from studio import launch, messages, policy  # noqa: E402
 from studio.policy import DEMO_LIMITS  # noqa: E402
 
 
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch):
-    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
-    return tmp_path
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
-
-
 # --- train page ---------------------------------------------------------------------------------
-def fill_form(at: AppTest, data: Path, name: str) -> None:
-    at.radio(key="train_source").set_value("A path on this machine").run()
-    at.text_input(key="train_data_path").input(str(data))
-    at.text_input(key="train_run_name").input(name)
-    at.number_input(key="train_epochs").set_value(1000)
-    at.number_input(key="train_batch_size").set_value(16)
-    at.number_input(key="train_log_every").set_value(1)
-    at.selectbox(key="train_conditional").set_value("yes")
-    at.selectbox(key="train_jit").select("off")
-
-
-def submit(at: AppTest) -> None:
-    next(b for b in at.button if b.label == "Start training").click().run()
-
-
 def test_bad_run_names_and_paths_are_refused(empty_env):
     at = app()
     at.switch_page("pages/train.py").run()
@@ -168,22 +136,10 @@ def test_a_run_that_failed_before_its_config_is_listed_with_its_reason_and_can_b
     assert not at.exception
 
 
-def _stopped_run(run_dir: Path) -> None:
-    """A tiny run stopped after 3 epochs, with a checkpoint (never loaded by the page)."""
-    import json
-
-    from gan.config import TrainConfig
-
-    (run_dir / "ckpt").mkdir(parents=True)
-    (run_dir / "ckpt" / "latest.npz").write_bytes(b"placeholder")
-    (run_dir / "config.json").write_text(TrainConfig.for_preset("tiny", epochs=3, data="x.npz").to_json())
-    (run_dir / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12, "epoch": 3}))
-
-
 def test_a_refused_resume_is_one_line_on_the_page(empty_env):
     """A FIFO where train.log belongs: the launcher refuses it (RunError); the page says so, no traceback."""
     run_dir = empty_env / "runs" / "fifo"
-    _stopped_run(run_dir)
+    write_stopped_run(run_dir)
     os.mkfifo(run_dir / "train.log")
     at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60).run()
     assert not at.button(key="train_resume").disabled
@@ -231,7 +187,7 @@ def test_the_charts_hover_toolbar_sits_over_the_progress_not_the_buttons(empty_e
     from gan.runs import Run
 
     run_dir = empty_env / "runs" / "charted"
-    _stopped_run(run_dir)
+    write_stopped_run(run_dir)
     for step in (4, 8, 12):
         Run(run_dir).append_metrics({"step": step, "epoch": step / 4, "time": 1.0, "d_loss_real": 0.5,
                                      "d_loss_fake": 0.5, "g_loss": 1.0, "d_real_mean": 0.6, "d_fake_mean": 0.4,
@@ -249,65 +205,10 @@ PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def demo_env(tmp_path, monkeypatch) -> Path:
-    """Demo mode on, empty runs and checkpoints folders."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def allowed(tmp_path, monkeypatch) -> Path:
-    """Not demo mode; typed data paths are allowed only under tmp_path/allowed (GAN_DATA_ROOTS)."""
-    local_env(monkeypatch, tmp_path / "allowed")
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    (tmp_path / "allowed").mkdir()
-    return tmp_path / "allowed"
-
-
-class _Finished:
-    """What the recorder returns instead of a Popen: a process that has already exited."""
-
-    def poll(self) -> int:
-        return 0
-
-    def terminate(self) -> None:
-        pass
-
-
-@pytest.fixture
-def launches(monkeypatch) -> list[tuple[str, list[str]]]:
-    """(run name, `gan train` arguments) of every training the app starts; nothing really starts."""
-    started: list[tuple[str, list[str]]] = []
-
-    def record(run_dir, args, env=None):
-        started.append((Path(run_dir).name, list(args)))
-        return _Finished()
-
-    monkeypatch.setattr(launch, "start_training", record)
-    return started
-
-
 # --- helpers ------------------------------------------------------------------------------------
-def train_page() -> AppTest:
-    at = app()
-    at.switch_page("pages/train.py").run()
-    assert_clean(at)
-    return at
-
-
 def submit_checked(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, [e.value for e in at.exception]
-
-
-def errors(at: AppTest) -> str:
-    return "\n".join(e.value for e in at.error)
 
 
 def flag(args: list[str], name: str) -> str | None:
@@ -319,31 +220,6 @@ def flag(args: list[str], name: str) -> str | None:
         value = json.loads(Path(args[args.index("--config") + 1]).read_text()).get(name[2:].replace("-", "_"))
         return None if value is None else str(value)
     return None
-
-
-def hand_run(path: Path, state: str, epochs: int = 2) -> Run:
-    """A run folder as the trainer leaves it (config, status, a checkpoint file), without training."""
-    run = Run(path)
-    path.mkdir(parents=True)
-    run.config_path.write_text(TrainConfig(preset="tiny", epochs=epochs).to_json())
-    run.checkpoint_path.parent.mkdir()
-    run.checkpoint_path.write_bytes(b"placeholder: only its presence is read here")
-    run.write_status(state=state, pid=None, step=1, total_steps=10, epoch=0)
-    return run
-
-
-def png(colour: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- demo mode: training ------------------------------------------------------------------------
@@ -520,24 +396,6 @@ def test_the_same_upload_is_stored_once_and_a_refused_one_not_at_all(demo_env, l
     assert errors(at) and len(launches) == 2
     assert len(list((demo_env / "runs" / launch.UPLOADS).glob("*.zip"))) == 1  # the refused upload is gone
     assert not (demo_env / "runs" / "unreadable").exists()
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No local copy, a private cache, and a Keras download that fails like an offline machine, counted."""
-    import keras
-
-    calls = []
-
-    def no_network():
-        calls.append(1)
-        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
-
-    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", no_network)
-    return calls
 
 
 def test_the_train_page_refuses_cifar10_offline_with_the_fix_and_launches_nothing(offline, tmp_path, monkeypatch):
