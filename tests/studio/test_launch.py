@@ -20,14 +20,12 @@ import json
 import os
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import local_env, make_npz  # noqa: E402
-from PIL import Image  # noqa: E402
+from helpers import Finished, make_npz, png, zip_of  # noqa: E402
 
 from gan.config import TrainConfig  # noqa: E402
 from gan.runs import (  # noqa: E402
@@ -36,38 +34,6 @@ from gan.runs import (  # noqa: E402
 from gan.security import NotAllowedError  # noqa: E402
 from studio import launch, policy  # noqa: E402
 from studio.policy import DEMO_LIMITS, UNLIMITED, Limits  # noqa: E402
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """An empty runs folder, data paths allowed under tmp_path, no demo mode, and no trainers started here."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    local_env(monkeypatch, tmp_path)
-    launch._launches()[1].clear()
-    yield tmp_path
-    launch._launches()[1].clear()
-
-
-class FakeProcess:
-    """A trainer as the registry sees it: alive (returncode None) or exited with `returncode`."""
-
-    def __init__(self, returncode: int | None = None):
-        self.returncode, self.terminated = returncode, False
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def terminate(self) -> None:
-        self.terminated, self.returncode = True, -15
-
-
-@pytest.fixture
-def started(monkeypatch) -> list[list[str]]:
-    """The argument lists of the trainers `launch` would have started (each one 'alive')."""
-    calls = []
-    monkeypatch.setattr(launch, "start_training",
-                        lambda run_dir, args, env=None: calls.append(list(args)) or FakeProcess())
-    return calls
 
 
 # --- log_tail ---------------------------------------------------------------------------------------
@@ -96,28 +62,29 @@ SETTINGS = dict(preset="tiny", epochs=2, batch_size=16, conditional=True, jit=Fa
     ("ok", {**SETTINGS, "beta1": 1.5}, launch.CIFAR10, None, None, "Check the settings: beta1 must be"),
     ("ok", SETTINGS, launch.UPLOAD, None, b"PK\x03\x04 nonsense", "Could not start: the upload is not a valid .zip"),
 ])
-def test_start_run_refuses_with_one_line_and_leaves_nothing(env, started, name, settings, source, path, upload,
+def test_start_run_refuses_with_one_line_and_leaves_nothing(launch_env, started, name, settings, source, path, upload,
                                                             said):
     with pytest.raises(launch.StartError, match=said.replace("(", r"\(")) as refused:
         launch.start_run(name, settings, source, path, upload)
     assert "\n" not in str(refused.value)
     assert started == []
-    assert not (env / "runs").exists() or not [p for p in (env / "runs").iterdir() if p.name != launch.UPLOADS]
+    runs = launch_env / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if p.name != launch.UPLOADS]
 
 
-def test_a_path_outside_the_allowed_folders_is_refused_with_where_they_are(env, started, tmp_path_factory):
+def test_a_path_outside_the_allowed_folders_is_refused_with_where_they_are(launch_env, started, tmp_path_factory):
     outside = make_npz(tmp_path_factory.mktemp("elsewhere") / "data.npz")
     with pytest.raises(launch.StartError, match="Cannot use that path") as refused:
         launch.start_run("ok", SETTINGS, launch.PATH, str(outside))
-    assert str(env) in refused.value.hint and "GAN_DATA_ROOTS" in refused.value.hint
+    assert str(launch_env) in refused.value.hint and "GAN_DATA_ROOTS" in refused.value.hint
     assert started == []
 
 
-def test_start_run_checks_the_data_then_launches_from_launch_json(env, started):
-    data = make_npz(env / "data.npz")
+def test_start_run_checks_the_data_then_launches_from_launch_json(launch_env, started):
+    data = make_npz(launch_env / "data.npz")
     summary = launch.start_run("first", SETTINGS, launch.PATH, f" {data} ")
     assert summary.startswith("3 class(es)")
-    run = Run(env / "runs" / "first")
+    run = Run(launch_env / "runs" / "first")
     assert started == [["--config", str(run.launch_path), "--quiet"]]
     saved = TrainConfig(**json.loads(run.launch_path.read_text()))
     assert saved.data == str(data) and saved.epochs == 2 and saved.batch_size == 16
@@ -125,7 +92,7 @@ def test_start_run_checks_the_data_then_launches_from_launch_json(env, started):
         launch.start_run("first", SETTINGS, launch.PATH, str(data))
 
 
-def test_a_run_that_cannot_launch_leaves_neither_its_folder_nor_a_new_upload(env, monkeypatch):
+def test_a_run_that_cannot_launch_leaves_neither_its_folder_nor_a_new_upload(launch_env, monkeypatch):
     import io
     import zipfile
 
@@ -143,8 +110,8 @@ def test_a_run_that_cannot_launch_leaves_neither_its_folder_nor_a_new_upload(env
             zf.writestr(f"{cls}/1.png", image.getvalue())
     with pytest.raises(launch.StartError, match="Could not start: File problem: No space left"):
         launch.start_run("full", SETTINGS, launch.UPLOAD, upload=raw.getvalue())
-    assert not (env / "runs" / "full").exists()
-    assert not list((env / "runs" / launch.UPLOADS).glob("*.zip"))
+    assert not (launch_env / "runs" / "full").exists()
+    assert not list((launch_env / "runs" / launch.UPLOADS).glob("*.zip"))
 
 
 # --- helpers behind the forms -------------------------------------------------------------------
@@ -204,41 +171,6 @@ def test_run_names(name, ok):
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def demo_env(tmp_path, monkeypatch) -> Path:
-    """Demo mode on, empty runs and checkpoints folders."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "1")
-    monkeypatch.delenv("GAN_DATA_ROOTS", raising=False)
-    monkeypatch.delenv("GAN_DEFAULT_MODEL", raising=False)
-    return tmp_path
-
-
-class _Finished:
-    """What the recorder returns instead of a Popen: a process that has already exited."""
-
-    def poll(self) -> int:
-        return 0
-
-    def terminate(self) -> None:
-        pass
-
-
-def png(colour: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_train_limits_are_checked_before_launch():
     """The page checks the values themselves too, whatever the widgets let through."""
     launch.check_train_limits(TrainConfig(epochs=5, limit=10_000), DEMO_LIMITS)
@@ -254,7 +186,7 @@ def test_train_limits_are_checked_before_launch():
 def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
     """Between Popen and the trainer taking its lock (TensorFlow imports: seconds) the app itself
     must remember the launch, or two visitors clicking at once both get a slot."""
-    class Alive(_Finished):
+    class Alive(Finished):
         def poll(self):
             return None
 
@@ -273,7 +205,7 @@ def test_one_launch_counts_until_its_process_ends(demo_env, monkeypatch):
 def test_in_demo_mode_an_evaluation_and_a_training_never_run_side_by_side(demo_env, monkeypatch):
     """Each worker is ~0.7 GB beside a ~0.8 GB server (RELIABILITY.md, the memory budget): demo mode's one
     slot is shared by trainings and evaluations, and one evaluation runs per server in every mode."""
-    class Alive(_Finished):
+    class Alive(Finished):
         def poll(self):
             return None
 

@@ -11,7 +11,6 @@ Keras' dataset folder is read from one place that honours KERAS_HOME.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -27,15 +26,6 @@ from gan import data  # noqa: E402
 from gan.data import DataError  # noqa: E402
 from gan.errors import first_line  # noqa: E402
 from studio.messages import redact_element  # noqa: E402
-
-
-@pytest.fixture
-def spaced_runs(tmp_path, monkeypatch):
-    """A runs folder whose name, and whose parents' names, hold spaces."""
-    runs = tmp_path / "My Server Data" / "gan runs"
-    runs.mkdir(parents=True)
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    return runs
 
 
 def _dataframe_proto(frame: pd.DataFrame) -> Element:
@@ -98,19 +88,7 @@ def test_the_page_icon_is_served_by_the_app_not_fetched():
     assert "page_icon=messages.page_icon()" in (REPO / "app.py").read_text()
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch) -> Path:
-    """No local CIFAR-10, nothing in Keras' cache, and a download that failed a moment ago."""
-    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    marker = tmp_path / "cache" / "cifar10-download-failed"
-    marker.parent.mkdir()
-    marker.write_text("URLError: " + "no route to host " * 20)
-    return tmp_path / "keras"
-
-
-def test_advice_survives_an_error_that_wraps_it(offline):
+def test_advice_survives_an_error_that_wraps_it(failed_download):
     """studio.launch wraps a start failure as 'Could not start: <line>' (raise ... from e)."""
     from studio.messages import friendly_message
 
@@ -121,4 +99,4 @@ def test_advice_survives_an_error_that_wraps_it(offline):
         except DataError as e:
             raise ValueError(f"Could not start: {friendly_message(e)}") from e
     except ValueError as wrapped:
-        assert first_line(wrapped).endswith(f"{offline}/datasets/")
+        assert first_line(wrapped).endswith(f"{failed_download}/datasets/")

@@ -2,37 +2,19 @@
 
 What a newcomer meets in their second ten minutes (issue 24): how far a model trained, where a new score
 shows, an export past its cap, and Real vs generated without real data.
-
-Hand-written run folders where the page only reads files; the session's tiny trained run (conftest.py)
-where a page samples a generator. Pages are driven headless with AppTest, each on its own (no Home).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, local_env  # noqa: E402
+from helpers import REPO, run_folder  # noqa: E402
 
 from gan.runs import Run  # noqa: E402
 from studio import models  # noqa: E402
-
-
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def run_env(tiny_run, tmp_path, monkeypatch):
-    """The shared tiny run as the app's only run (read, never written: see own_run_env)."""
-    use_runs(tiny_run.parent, tmp_path, monkeypatch)
-    return tiny_run
 
 
 def test_default_model_comes_from_checkpoints_and_env(run_env, tmp_path, monkeypatch):
@@ -51,19 +33,6 @@ def test_default_model_comes_from_checkpoints_and_env(run_env, tmp_path, monkeyp
 
 
 SHIPPED = REPO / "checkpoints" / "cifar10-sngan-cpu"
-
-
-def run_folder(folder: Path, status: dict | None, best: dict | None = None, **config) -> Run:
-    """A run folder with a config (tiny preset, `config` overriding), an optional status.json and best.json."""
-    from gan.config import TrainConfig
-
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(TrainConfig(preset="tiny", **config).to_json())
-    if status is not None:
-        (folder / "status.json").write_text(json.dumps(status))
-    if best is not None:
-        (folder / "best.json").write_text(json.dumps(best))
-    return Run(folder)
 
 
 # --- B7: "epoch 70" of how many, and which checkpoint ---------------------------------------------------

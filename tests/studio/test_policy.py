@@ -18,15 +18,6 @@ from gan.security import NotAllowedError
 from studio.policy import DEMO_LIMITS, UNLIMITED, Limits, demo_mode, limits, on_streamlit_cloud, redact_paths
 
 
-@pytest.fixture
-def spaced_runs(tmp_path, monkeypatch):
-    """A runs folder whose name, and whose parents' names, hold spaces."""
-    runs = tmp_path / "My Server Data" / "gan runs"
-    runs.mkdir(parents=True)
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    return runs
-
-
 @pytest.mark.parametrize(("text", "shown"), [
     ("path:/srv/secret/data.zip is not a zip", "path:data.zip is not a zip"),  # a path right after a colon
     ("data=/srv/a/b.npz", "data=b.npz"),

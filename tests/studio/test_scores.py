@@ -11,21 +11,10 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("streamlit")
+from helpers import EVALS, HEADER  # noqa: E402
+
 from gan import data  # noqa: E402
 from gan.data import DataError, load_dataset  # noqa: E402
-
-HEADER = "step,metric,value,n,reference,extractor,time\n"
-
-
-EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
-    "100,fd_cifar2k,80.5,2000,cifar10:50000,cifar,1\n"
-    "100,fd_cifar2k_floor,2.5,2000,cifar10:50000,cifar,1\n"
-    "200,fd_cifar64,95,64,cifar10:50000,cifar,2\n"
-    "200,fd_cifar64_floor,30,64,cifar10:50000,cifar,2\n"
-    "300,fd_cifar2k,61.25,2000,cifar10:50000,cifar,3\n"
-    "300,fd_cifar2k_floor,2.75,2000,cifar10:50000,cifar,3\n"
-    "300,class_acc10k,0.5,10000,cifar10:50000,cifar,3\n"
-)
 
 
 # --- helpers (studio.scores) -------------------------------------------------------------------------
@@ -78,24 +67,6 @@ def test_save_refusal(tmp_path):
     assert scores.save_refusal(run, shipped=True, demo=False) is None
     assert "demo mode" in scores.save_refusal(run, shipped=True, demo=True)
     assert "read-only" in scores.save_refusal(Run(tmp_path / "gone"), shipped=False, demo=False)
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No local copy, a private cache, and a Keras download that fails like an offline machine, counted."""
-    import keras
-
-    calls = []
-
-    def no_network():
-        calls.append(1)
-        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
-
-    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", no_network)
-    return calls
 
 
 def test_the_app_looks_for_cifar10_where_keras_does(offline, tmp_path, monkeypatch):
