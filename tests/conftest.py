@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import FakeProcess, Finished, local_env, make_tiny_run, use_runs
+from helpers import TINY_IMAGES, FakeProcess, Finished, local_env, make_tiny_run, marker_lambda, noisy_colours, use_runs
 from PIL import Image
 
 # ============================================================================
@@ -360,4 +360,66 @@ def failed_download(tmp_path, monkeypatch) -> Path:
 
 # ============================================================================
 # (end of CIFAR-10 without the internet)
+# ============================================================================
+
+
+# ============================================================================
+# Small data, models and workspaces that tests/gan and their slow halves in
+# tests/e2e both use. Module-scoped: each test module builds its own.
+# ============================================================================
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """TINY_IMAGES random 32x32 images (x only, no labels) in an .npz."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x=rng.integers(0, 256, (TINY_IMAGES, 32, 32, 3), dtype=np.uint8))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory) -> Path:
+    """64 random 32x32 images with random labels of 3 classes, in an .npz."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), y=rng.integers(0, 3, 64))
+    return path
+
+
+@pytest.fixture(scope="module")
+def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model file, marker): a generator-shaped model with a code-carrying Lambda layer."""
+    import keras
+
+    base = tmp_path_factory.mktemp("lambda")
+    marker = base / "code-ran"
+    z = keras.Input((100,))
+    h = keras.layers.Lambda(marker_lambda(marker))(z)
+    image = keras.layers.Reshape((32, 32, 3))(keras.layers.Dense(32 * 32 * 3, activation="tanh")(h))
+    keras.Model(z, image).save(base / "lambda.keras")
+    marker.unlink()  # building the model ran the lambda once
+    return base / "lambda.keras", marker
+
+
+@pytest.fixture(scope="module")
+def classifier_workspace(tmp_path_factory):
+    """(root, summary): a tiny trained classifier (pointed to by GAN_CLASSIFIER), a cache dir and a tiny .npz
+    dataset (root/tiny.npz, helpers.noisy_colours) under root."""
+    from gan.metrics.classifier import train_classifier
+
+    root = tmp_path_factory.mktemp("metrics")
+    images, labels = noisy_colours()
+    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(["red", "green", "blue"]))
+    summary = train_classifier(images, labels, ["red", "green", "blue"], root / "clf", epochs=2, batch_size=16,
+                               val_size=12, widths=(8, 16))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAN_CLASSIFIER", str(root / "clf" / "classifier.keras"))
+    mp.setenv("GAN_CACHE_DIR", str(root / "cache"))
+    yield root, summary
+    mp.undo()
+
+
+# ============================================================================
+# (end of the small data, models and workspaces)
 # ============================================================================

@@ -376,3 +376,137 @@ def single_point_table(at):
 def compare_table(at):
     """The "Compare runs" dataframe: the one with a `run` column."""
     return next(d.value for d in at.dataframe if "run" in d.value.columns)
+
+
+# --- the gan package's tests (tests/gan, and their slow halves in tests/e2e) ----------------------------------
+
+TINY_IMAGES = 32  # conftest.py's tiny_data: 4 steps per epoch at a batch of 8
+
+
+def npz_declaring(path: Path, **arrays: tuple[str, tuple[int, ...]] | np.ndarray) -> Path:
+    """An .npz whose members are real arrays or, for (descr, shape), a header declaring that shape and
+    then only 100 bytes of data: numpy, trusting the header, allocates the declared size before reading."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, value in arrays.items():
+            body = io.BytesIO()
+            if isinstance(value, np.ndarray):
+                np.lib.format.write_array(body, value, allow_pickle=False)
+            else:
+                descr, shape = value
+                np.lib.format.write_array_header_1_0(body, {"descr": descr, "fortran_order": False,
+                                                            "shape": shape})
+                body.write(bytes(100))
+            zf.writestr(f"{name}.npy", body.getvalue())
+    return path
+
+
+def cifar_like_zip(path: Path, classes=None, per_class: int = 2) -> Path:
+    """A .zip laid out like the CIFAR-10 one: train/<class>/<i>.png, for `classes` (default: CIFAR-10's ten)."""
+    from PIL import Image
+
+    if classes is None:
+        from gan.data import CIFAR10_CLASSES as classes
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, name in enumerate(classes):
+            for i in range(per_class):
+                buffer = io.BytesIO()
+                Image.new("RGB", (32, 32), (20 * k, 5 * i, 100)).save(buffer, format="PNG")
+                zf.writestr(f"train/{name}/{i}.png", buffer.getvalue())
+    return path
+
+
+def noisy_colours(n_per_class: int = 24, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): each class a noisy solid colour, learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220]])[:classes]
+    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
+    images = colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+def digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every regular file under `directory` by its content."""
+    return {str(p.relative_to(directory)): digest(p) for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def snapshot_with_links(directory: Path) -> dict[str, str]:
+    """Every regular file under `directory` (links not followed) by content, and every link by its target."""
+    seen = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_symlink():
+            seen[str(p.relative_to(directory))] = "-> " + os.readlink(p)
+        elif p.is_file():
+            seen[str(p.relative_to(directory))] = digest(p)
+    return seen
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    """`python -m gan <argv>` in this process: (exit code, its one error line or "")."""
+    from gan.cli import main
+
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 1, err
+    return code, err[0] if err else ""
+
+
+def one_error_line(capsys) -> str:
+    """The one line the command wrote to stderr, an error."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def last_error_line(stderr: str) -> str:
+    """The last line of a process' stderr, an error."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) >= 1 and lines[-1].startswith("error: "), stderr
+    return lines[-1]
+
+
+def marker_lambda(marker: Path):
+    """A Python lambda whose bytecode creates `marker` when it runs (Keras serialises it as marshal'd code)."""
+    return eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307 - building the bait
+
+
+# --- the `strong` preset's models (tests/gan/models/test_strong.py, tests/e2e/test_strong.py) --------------
+
+STRONG_TINY = {"g_channels": 16, "d_channels": 16}  # 16 channels wide: fast on 2 CPU cores
+
+
+def tiny_config(extra: dict | None = None, **overrides):
+    """The `strong` preset at STRONG_TINY's widths and a batch of 8: a gan.config.TrainConfig."""
+    from gan.config import TrainConfig
+
+    return TrainConfig.for_preset("strong", extra={**STRONG_TINY, **(extra or {})}, batch_size=8, **overrides)
+
+
+def g_inputs(batch: int, labels=None, seed: int = 0):
+    import keras
+
+    z = keras.ops.convert_to_tensor(np.random.default_rng(seed).standard_normal((batch, 128)).astype(np.float32))
+    return z if labels is None else [z, keras.ops.convert_to_tensor(np.asarray(labels, np.int32))]
+
+
+def layers_of(model, kind: type) -> list:
+    return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+def perturb_cbn(model, seed: int = 0) -> None:
+    """Give every conditional BN a class-dependent gain and bias, as training would (they start at 0)."""
+    from gan.layers import ConditionalBatchNorm
+
+    rng = np.random.default_rng(seed)
+    for layer in layers_of(model, ConditionalBatchNorm):
+        for kernel in (layer.gain_kernel, layer.bias_kernel):
+            kernel.assign(rng.normal(0, 1, kernel.shape).astype(np.float32))

@@ -19,24 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import files_under, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gan.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
-from gan.cli import main
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) <= 1, err
-    return code, err[0] if err else ""
-
-
-def files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()}
 
 
 # --- checkpoints -------------------------------------------------------------------------------

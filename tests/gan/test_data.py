@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cifar_like_zip, npz_declaring
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -626,23 +627,6 @@ def test_real_cifar_zip_limit():
     assert ds.images.std() > 20 and ds.images.mean() > 50  # real photos, not blank
 
 
-def npz_declaring(path: Path, **arrays: tuple[str, tuple[int, ...]] | np.ndarray) -> Path:
-    """An .npz whose members are real arrays or, for (descr, shape), a header declaring that shape and
-    then only 100 bytes of data: numpy, trusting the header, allocates the declared size before reading."""
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, value in arrays.items():
-            body = io.BytesIO()
-            if isinstance(value, np.ndarray):
-                np.lib.format.write_array(body, value, allow_pickle=False)
-            else:
-                descr, shape = value
-                np.lib.format.write_array_header_1_0(body, {"descr": descr, "fortran_order": False,
-                                                            "shape": shape})
-                body.write(bytes(100))
-            zf.writestr(f"{name}.npy", body.getvalue())
-    return path
-
-
 @pytest.mark.parametrize(("arrays", "words"), [
     ({"x": ("|u1", (200_000, 128, 128, 3))}, "200,000 images of 128x128, 9.2 GB as RGB, over the 4 GB limit"),
     ({"x": ("|u1", (600_000, 64, 64))}, "600,000 images of 64x64, 6.9 GB as RGB"),  # grey counts as RGB
@@ -761,34 +745,6 @@ def test_exif_orientation_is_applied(orientation, expected_corner):
     assert np.abs(top_left - colours[expected_corner]).max() < 40, (orientation, top_left)
 
 
-def cifar_like_zip(path: Path, classes=CIFAR10_CLASSES, per_class: int = 2) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for k, name in enumerate(classes):
-            for i in range(per_class):
-                buffer = io.BytesIO()
-                Image.new("RGB", (32, 32), (20 * k, 5 * i, 100)).save(buffer, format="PNG")
-                zf.writestr(f"train/{name}/{i}.png", buffer.getvalue())
-    return path
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No local copy, a private cache, and a Keras download that fails like an offline machine, counted."""
-    import keras
-
-    calls = []
-
-    def no_network():
-        calls.append(1)
-        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
-
-    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", no_network)
-    return calls
-
-
 def test_the_local_copy_is_cifar10(tmp_path, monkeypatch):
     monkeypatch.setenv(data.CIFAR10_ENV, str(cifar_like_zip(tmp_path / "cifar.zip")))
     loaded = load_dataset("cifar10")
@@ -821,18 +777,6 @@ def test_the_download_is_tried_again_later(offline, monkeypatch):
     with pytest.raises(DataError):
         load_dataset("cifar10")
     assert len(offline) == 2
-
-
-@pytest.fixture
-def failed_download(tmp_path, monkeypatch) -> Path:
-    """No local CIFAR-10, nothing in Keras' cache, and a download that failed a moment ago."""
-    monkeypatch.delenv(data.CIFAR10_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    marker = tmp_path / "cache" / "cifar10-download-failed"
-    marker.parent.mkdir()
-    marker.write_text("URLError: " + "no route to host " * 20)
-    return tmp_path / "keras"
 
 
 def test_the_offline_advice_is_never_cut_however_long_the_problem(failed_download):

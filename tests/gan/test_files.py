@@ -59,15 +59,6 @@ def test_atomic_write_that_fails_keeps_the_old_file_and_no_temp(tmp_path):
     assert target.read_bytes() == b"old" and not temp_files(tmp_path)
 
 
-@pytest.fixture
-def users_file(tmp_path) -> Path:
-    """A file of the user's, outside any run, that no run operation may change."""
-    path = tmp_path / "users" / "thesis.txt"
-    path.parent.mkdir()
-    path.write_text("three years of work\n")
-    return path
-
-
 # --- files the project writes honour the umask ----------------------------------------------------
 @pytest.fixture(params=[0o022, 0o077, 0o002])
 def umask(request):

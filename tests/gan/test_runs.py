@@ -25,11 +25,9 @@ import json
 import os
 import shutil
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, last_error_line, one_error_line, snapshot, snapshot_with_links
 
 from gan.cli import main
 from gan.files import UnsafeFileError
@@ -46,17 +44,6 @@ from gan.runs import (
 )
 
 BATCH = 8
-
-
-IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=rng.integers(0, 256, (IMAGES, 32, 32, 3), dtype=np.uint8))
-    return path
 
 
 def test_refused_resume_leaves_the_old_status_alone(tmp_path, tiny_data, capsys):
@@ -115,36 +102,6 @@ RUN_FILES = ["launch.json", "config.json", "classes.json", "status.json", "run.l
 
 
 RUN_FOLDERS = ["ckpt", "samples", "best"]
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot_with_links(directory: Path) -> dict[str, str]:
-    """Every regular file under `directory` (links not followed) by content, and every link by its target."""
-    seen = {}
-    for p in sorted(directory.rglob("*")):
-        if p.is_symlink():
-            seen[str(p.relative_to(directory))] = "-> " + os.readlink(p)
-        elif p.is_file():
-            seen[str(p.relative_to(directory))] = digest(p)
-    return seen
-
-
-def last_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    assert len(lines) >= 1 and lines[-1].startswith("error: "), stderr
-    return lines[-1]
-
-
-@pytest.fixture
-def users_file(tmp_path) -> Path:
-    """A file of the user's, outside any run, that no run operation may change."""
-    path = tmp_path / "users" / "thesis.txt"
-    path.parent.mkdir()
-    path.write_text("three years of work\n")
-    return path
 
 
 # --- never write through a link ---------------------------------------------------------------------
@@ -328,59 +285,40 @@ def test_metrics_of_200_000_rows_reads_in_well_under_a_second(tmp_path):
 TINY = ["--preset", "tiny", "--batch-size", "16", "--log-every", "2", "--no-jit", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), y=rng.integers(0, 3, 64))
-    return path
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
-
-
-def test_a_copy_of_a_shipped_model_folder_is_refused_untouched(tmp_path, data, capsys):
+def test_a_copy_of_a_shipped_model_folder_is_refused_untouched(tmp_path, tiny_npz, capsys):
     shipped = next(p for p in (REPO / "checkpoints").iterdir() if (p / "generator.keras").is_file())
     copy = tmp_path / "copy"
     shutil.copytree(shipped, copy)
     before = snapshot(copy)
-    assert main(["train", "--data", str(data), "--steps", "1", "--run-dir", str(copy), *TINY]) == 2
+    assert main(["train", "--data", str(tiny_npz), "--steps", "1", "--run-dir", str(copy), *TINY]) == 2
     assert "already holds a run" in one_error_line(capsys)
     assert snapshot(copy) == before
 
 
-def test_a_folder_of_the_users_files_is_refused_untouched(tmp_path, data, capsys):
+def test_a_folder_of_the_users_files_is_refused_untouched(tmp_path, tiny_npz, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "holiday.jpg").write_bytes(b"not really a photo")
-    assert main(["train", "--data", str(data), "--steps", "1", "--run-dir", str(folder), *TINY]) == 2
+    assert main(["train", "--data", str(tiny_npz), "--steps", "1", "--run-dir", str(folder), *TINY]) == 2
     assert "holiday.jpg" in one_error_line(capsys)
     assert snapshot(folder) == {"holiday.jpg": hashlib.sha256(b"not really a photo").hexdigest()}
 
 
 @pytest.mark.parametrize("case", ["empty", "dot", "file", "under a file", "too long", "long name"])
-def test_run_dirs_that_cannot_hold_a_run_are_one_line(tmp_path, data, capsys, monkeypatch, case):
+def test_run_dirs_that_cannot_hold_a_run_are_one_line(tmp_path, tiny_npz, capsys, monkeypatch, case):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("x")
     run_dir = {"empty": "", "dot": ".", "file": "a-file", "under a file": "a-file/run",
                "too long": "/".join(["d" * 200] * 25), "long name": "n" * 300}[case]
     before = snapshot(tmp_path)
-    assert main(["train", "--data", str(data), "--steps", "1", "--run-dir", run_dir, *TINY]) == 2
+    assert main(["train", "--data", str(tiny_npz), "--steps", "1", "--run-dir", run_dir, *TINY]) == 2
     one_error_line(capsys)
     assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2**31), str(10**30)])
-def test_out_of_range_seeds_are_one_line(tmp_path, data, capsys, seed):
-    assert main(["train", "--data", str(data), "--steps", "1", "--seed", seed, "--run-dir", str(tmp_path / "r"),
+def test_out_of_range_seeds_are_one_line(tmp_path, tiny_npz, capsys, seed):
+    assert main(["train", "--data", str(tiny_npz), "--steps", "1", "--seed", seed, "--run-dir", str(tmp_path / "r"),
                  *TINY]) == 2
     assert "seed" in one_error_line(capsys)
     assert not (tmp_path / "r").exists()

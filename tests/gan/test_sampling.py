@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, files_under, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,26 +54,6 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return {p.stem: p for p in base.glob("*.keras")}
 
 
-def marker_lambda(marker: Path):
-    """A Python lambda whose bytecode creates `marker` when it runs (Keras serialises it as marshal'd code)."""
-    return eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307 - building the bait
-
-
-@pytest.fixture(scope="module")
-def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
-    """(model file, marker): a generator-shaped model with a code-carrying Lambda layer."""
-    import keras
-
-    base = tmp_path_factory.mktemp("lambda")
-    marker = base / "code-ran"
-    z = keras.Input((100,))
-    h = keras.layers.Lambda(marker_lambda(marker))(z)
-    image = keras.layers.Reshape((32, 32, 3))(keras.layers.Dense(32 * 32 * 3, activation="tanh")(h))
-    keras.Model(z, image).save(base / "lambda.keras")
-    marker.unlink()  # building the model ran the lambda once
-    return base / "lambda.keras", marker
-
-
 def rewrite_config(source: Path, target: Path, edit) -> Path:
     """A copy of `source` whose config.json is `edit(config)`."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
@@ -87,17 +67,6 @@ def rewrite_config(source: Path, target: Path, edit) -> Path:
 
 def layer(config: dict, class_name: str) -> dict:
     return next(item for item in config["config"]["layers"] if item["class_name"] == class_name)
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) <= 1, err
-    return code, err[0] if err else ""
-
-
-def files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()}
 
 
 # --- model files through the CLI ---------------------------------------------------------------

@@ -11,20 +11,17 @@ and the app suggesting only what it will accept.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, cifar_like_zip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from gan import data, security
-from gan.data import CIFAR10_CLASSES
 from gan.security import NotAllowedError, allowed_data_roots, check_data_path, check_data_source, check_model_file
 
 
@@ -191,16 +188,6 @@ def test_the_shipped_models_are_well_inside_the_keras_cap():
     for path in (REPO / "checkpoints").glob("*/*.keras"):
         assert security.check_model_file(path) == path
         assert sum(i.file_size for i in zipfile.ZipFile(path).infolist()) < security.MAX_UNPACKED_BYTES / 10
-
-
-def cifar_like_zip(path: Path, classes=CIFAR10_CLASSES, per_class: int = 2) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for k, name in enumerate(classes):
-            for i in range(per_class):
-                buffer = io.BytesIO()
-                Image.new("RGB", (32, 32), (20 * k, 5 * i, 100)).save(buffer, format="PNG")
-                zf.writestr(f"train/{name}/{i}.png", buffer.getvalue())
-    return path
 
 
 def test_the_app_accepts_the_local_copy_it_suggests(tmp_path, monkeypatch):

@@ -10,47 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import noisy_colours
 
 RNG = np.random.default_rng(0)
 
 
 # --- classifier and end to end (tiny, synthetic) ----------------------------------------------
-def _synthetic(n_per_class: int = 24, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each class a noisy solid colour: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220]])[:classes]
-    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
-    images = colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3))
-    return np.clip(images, 0, 255).astype(np.uint8), labels
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A tiny trained classifier (pointed to by GAN_CLASSIFIER), a cache dir and a tiny .npz dataset."""
-    from gan.metrics.classifier import train_classifier
-
-    root = tmp_path_factory.mktemp("metrics")
-    images, labels = _synthetic()
-    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(["red", "green", "blue"]))
-    summary = train_classifier(images, labels, ["red", "green", "blue"], root / "clf", epochs=2, batch_size=16,
-                               val_size=12, widths=(8, 16))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GAN_CLASSIFIER", str(root / "clf" / "classifier.keras"))
-    mp.setenv("GAN_CACHE_DIR", str(root / "cache"))
-    yield root, summary
-    mp.undo()
-
-
-def test_classifier_trains_saves_and_loads_safely(workspace):
+def test_classifier_trains_saves_and_loads_safely(classifier_workspace):
     import keras
 
     from gan.metrics.extractors import load_cifar
 
-    root, summary = workspace
+    root, summary = classifier_workspace
     assert summary["val_images"] == 12 and 0.0 <= summary["val_accuracy"] <= 1.0
     keras.saving.load_model(root / "clf" / "classifier.keras", safe_mode=True)
     extractor = load_cifar()
-    feats, probs = extractor.features_and_probabilities(_synthetic(4)[0])
+    feats, probs = extractor.features_and_probabilities(noisy_colours(4)[0])
     assert feats.shape == (12, 16) and probs.shape == (12, 3)
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
 
@@ -67,7 +42,7 @@ def test_stratified_split_and_augment():
     assert out.shape == images.shape and out.dtype == np.uint8
 
 
-def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_path):
+def test_classifier_identity_follows_its_content_not_its_mtime(classifier_workspace, tmp_path):
     from gan.metrics.extractors import load_cifar
 
     original = Path(os.environ["GAN_CLASSIFIER"])
@@ -80,8 +55,8 @@ def test_classifier_identity_follows_its_content_not_its_mtime(workspace, tmp_pa
     assert load_cifar(changed).key != load_cifar(original).key
 
 
-def test_a_classifier_archive_with_more_than_keras_writes_is_refused_before_keras_reads_it(workspace, tmp_path,
-                                                                                           monkeypatch):
+def test_a_classifier_archive_with_more_than_keras_writes_is_refused_before_keras_reads_it(classifier_workspace,
+                                                                                           tmp_path, monkeypatch):
     import zipfile
 
     import keras
