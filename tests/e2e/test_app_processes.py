@@ -17,7 +17,6 @@ Demo mode and data-path confinement in the app (studio.policy and gan.security w
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -26,64 +25,29 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, app, assert_clean, local_env, lock_held_elsewhere, make_npz  # noqa: E402
+from helpers import (  # noqa: E402
+    REPO,
+    FakeProcess,
+    app,
+    assert_clean,
+    fill_form,
+    hand_run,
+    lock_held_elsewhere,
+    make_npz,
+    stopped_run,
+    submit,
+    texts,
+    train_page,
+    write_stopped_run,
+)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from gan.config import TrainConfig  # noqa: E402
-from gan.runs import (  # noqa: E402
-    Run,  # noqa: E402
-)  # noqa: E402
 from studio import control, launch  # noqa: E402
 from studio.policy import UNLIMITED  # noqa: E402
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """An empty runs folder, data paths allowed under tmp_path, no demo mode, and no trainers started here."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    local_env(monkeypatch, tmp_path)
-    launch._launches()[1].clear()
-    yield tmp_path
-    launch._launches()[1].clear()
-
-
-class FakeProcess:
-    """A trainer as the registry sees it: alive (returncode None) or exited with `returncode`."""
-
-    def __init__(self, returncode: int | None = None):
-        self.returncode, self.terminated = returncode, False
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def terminate(self) -> None:
-        self.terminated, self.returncode = True, -15
-
-
-@pytest.fixture
-def started(monkeypatch) -> list[list[str]]:
-    """The argument lists of the trainers `launch` would have started (each one 'alive')."""
-    calls = []
-    monkeypatch.setattr(launch, "start_training",
-                        lambda run_dir, args, env=None: calls.append(list(args)) or FakeProcess())
-    return calls
-
-
-def stopped_run(folder: Path, steps: int | None = None, checkpoint: bool = True) -> Run:
-    """A run that trained 3 epochs and was stopped, with its checkpoint (never loaded here)."""
-    folder.mkdir(parents=True)
-    config = TrainConfig.for_preset("tiny", epochs=3, steps=steps, data="x.npz")
-    (folder / "config.json").write_text(config.to_json())
-    (folder / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12,
-                                                    "epoch": 3, "updated_at": time.time() - 60}))
-    if checkpoint:
-        (folder / "ckpt").mkdir()
-        (folder / "ckpt" / "latest.npz").write_bytes(b"placeholder")
-    return Run(folder)
-
-
-def test_a_trainer_warms_up_until_it_reports_its_speed(env):
-    run = stopped_run(env / "runs" / "r")
+def test_a_trainer_warms_up_until_it_reports_its_speed(launch_env):
+    run = stopped_run(launch_env / "runs" / "r")
     with lock_held_elsewhere(run.path):
         run.write_status(state="running", step=12, imgs_per_s=None)
         state = control.run_state(run, UNLIMITED)
@@ -92,16 +56,16 @@ def test_a_trainer_warms_up_until_it_reports_its_speed(env):
         assert not control.run_state(run, UNLIMITED).warming_up
 
 
-def test_resume_refuses_a_run_being_trained(env, started):
-    run = stopped_run(env / "runs" / "r")
+def test_resume_refuses_a_run_being_trained(launch_env, started):
+    run = stopped_run(launch_env / "runs" / "r")
     state = control.run_state(run, UNLIMITED)  # read before another process took the run
     with lock_held_elsewhere(run.path), pytest.raises(control.Busy, match="Not resumed: run r is already being"):
         control.resume(run, state, None, UNLIMITED)
     assert started == []
 
 
-def test_delete_refuses_a_training_run_and_forgets_a_deleted_one(env):
-    run = stopped_run(env / "runs" / "r")
+def test_delete_refuses_a_training_run_and_forgets_a_deleted_one(launch_env):
+    run = stopped_run(launch_env / "runs" / "r")
     launch._launches()[1][str(run.path)] = (FakeProcess(0), time.time() - 120)
     with lock_held_elsewhere(run.path):
         run.write_status(state="running")
@@ -112,40 +76,7 @@ def test_delete_refuses_a_training_run_and_forgets_a_deleted_one(env):
     assert not run.path.exists() and launch.launched(run) is None
 
 
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch):
-    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
-    return tmp_path
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
-
-
 # --- train page ---------------------------------------------------------------------------------
-def fill_form(at: AppTest, data: Path, name: str) -> None:
-    at.radio(key="train_source").set_value("A path on this machine").run()
-    at.text_input(key="train_data_path").input(str(data))
-    at.text_input(key="train_run_name").input(name)
-    at.number_input(key="train_epochs").set_value(1000)
-    at.number_input(key="train_batch_size").set_value(16)
-    at.number_input(key="train_log_every").set_value(1)
-    at.selectbox(key="train_conditional").set_value("yes")
-    at.selectbox(key="train_jit").select("off")
-
-
-def submit(at: AppTest) -> None:
-    next(b for b in at.button if b.label == "Start training").click().run()
-
-
 def _kill(run_dir: Path) -> None:
     from gan.runs import Run
 
@@ -198,23 +129,11 @@ def test_train_live_then_stop(empty_env):
         _kill(run.path)
 
 
-def _stopped_run(run_dir: Path) -> None:
-    """A tiny run stopped after 3 epochs, with a checkpoint (never loaded by the page)."""
-    import json
-
-    from gan.config import TrainConfig
-
-    (run_dir / "ckpt").mkdir(parents=True)
-    (run_dir / "ckpt" / "latest.npz").write_bytes(b"placeholder")
-    (run_dir / "config.json").write_text(TrainConfig.for_preset("tiny", epochs=3, data="x.npz").to_json())
-    (run_dir / "status.json").write_text(json.dumps({"state": "stopped", "step": 12, "total_steps": 12, "epoch": 3}))
-
-
 def test_the_started_banner_goes_at_the_first_step_and_after_stop(empty_env):
     from gan.runs import Run
 
     run_dir = empty_env / "runs" / "fresh"
-    _stopped_run(run_dir)
+    write_stopped_run(run_dir)
     run = Run(run_dir)
     at = AppTest.from_file(str(REPO / "pages" / "train.py"), default_timeout=60)
     at.session_state["train_started"] = ("fresh", "3 class(es): a, b, c")
@@ -254,58 +173,7 @@ def test_a_training_run_cannot_be_deleted(tmp_path):
     assert not run_dir.exists()
 
 
-@pytest.fixture
-def allowed(tmp_path, monkeypatch) -> Path:
-    """Not demo mode; typed data paths are allowed only under tmp_path/allowed (GAN_DATA_ROOTS)."""
-    local_env(monkeypatch, tmp_path / "allowed")
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    (tmp_path / "allowed").mkdir()
-    return tmp_path / "allowed"
-
-
-class _Finished:
-    """What the recorder returns instead of a Popen: a process that has already exited."""
-
-    def poll(self) -> int:
-        return 0
-
-    def terminate(self) -> None:
-        pass
-
-
-@pytest.fixture
-def launches(monkeypatch) -> list[tuple[str, list[str]]]:
-    """(run name, `gan train` arguments) of every training the app starts; nothing really starts."""
-    started: list[tuple[str, list[str]]] = []
-
-    def record(run_dir, args, env=None):
-        started.append((Path(run_dir).name, list(args)))
-        return _Finished()
-
-    monkeypatch.setattr(launch, "start_training", record)
-    return started
-
-
 # --- helpers ------------------------------------------------------------------------------------
-def train_page() -> AppTest:
-    at = app()
-    at.switch_page("pages/train.py").run()
-    assert_clean(at)
-    return at
-
-
-def hand_run(path: Path, state: str, epochs: int = 2) -> Run:
-    """A run folder as the trainer leaves it (config, status, a checkpoint file), without training."""
-    run = Run(path)
-    path.mkdir(parents=True)
-    run.config_path.write_text(TrainConfig(preset="tiny", epochs=epochs).to_json())
-    run.checkpoint_path.parent.mkdir()
-    run.checkpoint_path.write_bytes(b"placeholder: only its presence is read here")
-    run.write_status(state=state, pid=None, step=1, total_steps=10, epoch=0)
-    return run
-
-
 def test_resume_is_refused_while_another_process_trains_the_run(allowed, launches, tmp_path):
     """One writer per run, seen from the app: a `python -m gan train` started elsewhere (a terminal)
     holds the run's lock before it has written any status, so the page still shows the run as

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from helpers import REPO, assert_clean  # noqa: E402
+from helpers import HEADER, assert_clean, charts, compare_table, single_point_table  # noqa: E402
+from helpers import evaluate_page as page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gan.metrics import fid_inception  # noqa: E402
@@ -47,25 +48,7 @@ def test_the_apps_worker_reports_progress_and_saves_the_score(tiny_run_copy):
     assert set(evals["metric"]) >= {"fid_inception2k", "fid_inception2k_floor"}
 
 
-PAGE = str(REPO / "pages" / "evaluate.py")
-
-
-HEADER = "step,metric,value,n,reference,extractor,time\n"
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """Empty runs and checkpoints folders, a private reference-statistics cache, no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "0")
-    for name in ("GAN_DEFAULT_MODEL", "GAN_CLASSIFIER", "GAN_PUBLIC"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
+# --- helpers ------------------------------------------------------------------------------------
 def copy_run(source: Path, target: Path) -> Path:
     """A private copy of the tiny run, so scores written by one test do not show in another."""
     target.mkdir(parents=True)
@@ -74,36 +57,15 @@ def copy_run(source: Path, target: Path) -> Path:
     return target
 
 
-def page() -> AppTest:
-    """The Evaluate page on its own: fast (Home would load and sample a model first)."""
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    return at
-
-
-def charts(at: AppTest) -> list:
-    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
-
-
 def evaluate(at: AppTest, names: list[str], n: int | None) -> None:
     at.multiselect(key="evaluate_metrics").set_value(names)
     at.number_input(key="evaluate_n").set_value(n)
     next(b for b in at.button if b.label == "Evaluate").click().run()
 
 
-def single_point_table(at: AppTest):
-    """The table of metrics measured at one checkpoint only: the one with a `real-data floor` column."""
-    return next(d.value for d in at.dataframe if "real-data floor" in d.value.columns)
-
-
-def compare_table(at: AppTest):
-    """The "Compare runs" dataframe: the one with a `run` column."""
-    return next(d.value for d in at.dataframe if "run" in d.value.columns)
-
-
 # --- evaluate now ---------------------------------------------------------------------------------
-def test_evaluate_now_appends_a_real_score_and_redraws(env, tiny_run):
-    run = copy_run(tiny_run, env / "runs" / "tiny")
+def test_evaluate_now_appends_a_real_score_and_redraws(eval_env, tiny_run):
+    run = copy_run(tiny_run, eval_env / "runs" / "tiny")
     at = page()
     assert not charts(at)
     evaluate(at, ["fd_cifar2k"], 16)
@@ -120,9 +82,9 @@ def test_evaluate_now_appends_a_real_score_and_redraws(env, tiny_run):
     assert compare_table(at).set_index("run").loc["tiny", "fd_cifar2k"] == pytest.approx(float(score[2]))
 
 
-def test_demo_mode_caps_samples_and_keeps_shipped_scores(env, tiny_run, monkeypatch):
+def test_demo_mode_caps_samples_and_keeps_shipped_scores(eval_env, tiny_run, monkeypatch):
 
-    shipped = copy_run(tiny_run, env / "checkpoints" / "pretrained")
+    shipped = copy_run(tiny_run, eval_env / "checkpoints" / "pretrained")
     monkeypatch.setenv("GAN_DEMO_MODE", "1")
     cap = policy.limits().max_export_images
     at = page()
@@ -135,22 +97,22 @@ def test_demo_mode_caps_samples_and_keeps_shipped_scores(env, tiny_run, monkeypa
     assert list(shown["metric"]) == ["nn_psnr1k"] and list(shown["n"]) == [8]
 
 
-def test_evaluating_a_shipped_model_keeps_its_folder_as_shipped_and_shows_the_score(env, tiny_run):
-    shipped = copy_run(tiny_run, env / "checkpoints" / "pretrained")
+def test_evaluating_a_shipped_model_keeps_its_folder_as_shipped_and_shows_the_score(eval_env, tiny_run):
+    shipped = copy_run(tiny_run, eval_env / "checkpoints" / "pretrained")
     before = sorted(p.name for p in shipped.iterdir())
     at = page()
     evaluate(at, ["nn_psnr1k"], 8)  # pixel space: no classifier needed
     assert_clean(at)
     assert sorted(p.name for p in shipped.iterdir()) == before  # nothing written into the shipped folder
-    saved = env / "runs" / ".shipped-scores" / "pretrained" / "evals.csv"
+    saved = eval_env / "runs" / ".shipped-scores" / "pretrained" / "evals.csv"
     assert any(line.startswith("4,nn_psnr1k,") for line in saved.read_text().splitlines())
     assert "Saved to evals.csv" in at.success[0].value
     assert "nn_psnr1k" in set(scores.run_evals(Run(shipped))["metric"])
 
 
-def test_a_missing_classifier_is_one_friendly_line(env, tiny_run, monkeypatch):
-    run = copy_run(tiny_run, env / "runs" / "tiny")
-    monkeypatch.setenv("GAN_CLASSIFIER", str(env / "no-classifier.keras"))
+def test_a_missing_classifier_is_one_friendly_line(eval_env, tiny_run, monkeypatch):
+    run = copy_run(tiny_run, eval_env / "runs" / "tiny")
+    monkeypatch.setenv("GAN_CLASSIFIER", str(eval_env / "no-classifier.keras"))
     at = page()
     assert at.multiselect(key="evaluate_metrics").value == ["nn_psnr1k"]  # the default skips what cannot run
     evaluate(at, ["fd_cifar2k"], 8)
@@ -162,10 +124,10 @@ def test_a_missing_classifier_is_one_friendly_line(env, tiny_run, monkeypatch):
     assert not run.joinpath("evals.csv").exists()
 
 
-def test_the_app_evaluates_with_the_command_line_and_reports_its_error_line(env, tiny_run):
+def test_the_app_evaluates_with_the_command_line_and_reports_its_error_line(eval_env, tiny_run):
     """studio.scores.evaluate runs `python -m gan evaluate --json`: its scores unsaved with save=False, and a
     refusal of the command (here: no generator) as the command's own one line."""
-    run = copy_run(tiny_run, env / "runs" / "tiny")
+    run = copy_run(tiny_run, eval_env / "runs" / "tiny")
     (result,) = scores.evaluate(Run(run), ["nn_psnr1k"], 8, save=False)
     assert (result.metric, result.n) == ("nn_psnr1k", 8) and result.value == result.value
     assert not (run / "evals.csv").exists()

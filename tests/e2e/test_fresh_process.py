@@ -13,15 +13,13 @@ Keras' dataset folder is read from one place that honours KERAS_HOME.
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
-import pytest
-from helpers import APP, REPO, local_env
+from helpers import APP, REPO, hand_written_run
+from helpers import EVALUATE_PAGE as PAGE
 from PIL import Image
 
 
@@ -30,52 +28,9 @@ def test_import_does_not_load_keras():
     assert subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO).returncode == 0
 
 
-PAGE = str(REPO / "pages" / "evaluate.py")
-
-
-HEADER = "step,metric,value,n,reference,extractor,time\n"
-
-
-EVALS = HEADER + (  # two checkpoints scored at 2k samples, a live score at 64, a metric without a floor
-    "100,fd_cifar2k,80.5,2000,cifar10:50000,cifar,1\n"
-    "100,fd_cifar2k_floor,2.5,2000,cifar10:50000,cifar,1\n"
-    "200,fd_cifar64,95,64,cifar10:50000,cifar,2\n"
-    "200,fd_cifar64_floor,30,64,cifar10:50000,cifar,2\n"
-    "300,fd_cifar2k,61.25,2000,cifar10:50000,cifar,3\n"
-    "300,fd_cifar2k_floor,2.75,2000,cifar10:50000,cifar,3\n"
-    "300,class_acc10k,0.5,10000,cifar10:50000,cifar,3\n"
-)
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    """Empty runs and checkpoints folders, a private reference-statistics cache, no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAN_DEMO_MODE", "0")
-    for name in ("GAN_DEFAULT_MODEL", "GAN_CLASSIFIER", "GAN_PUBLIC"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-def hand_written_run(folder: Path, evals: str | None = EVALS, step: int = 300) -> Path:
-    """A run folder with a config, a status, a placeholder generator (never loaded here) and scores."""
-    from gan.config import TrainConfig
-
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(TrainConfig(preset="tiny", conditional=True, epochs=3).to_json())
-    (folder / "status.json").write_text(json.dumps({"state": "finished", "step": step, "epoch": 3}))
-    (folder / "generator.keras").write_bytes(b"placeholder: the page only loads it to evaluate")
-    if evals is not None:
-        (folder / "evals.csv").write_text(evals)
-    return folder
-
-
-def test_page_does_not_import_tensorflow(env):
+def test_page_does_not_import_tensorflow(eval_env):
     """Drawing the page reads CSV files only; TensorFlow loads when someone presses Evaluate."""
-    hand_written_run(env / "runs" / "scored")
+    hand_written_run(eval_env / "runs" / "scored")
     code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
             f"at = AppTest.from_file({PAGE!r}, default_timeout=60); at.run()\n"
             "assert not at.exception, at.exception\n"
@@ -85,19 +40,6 @@ def test_page_does_not_import_tensorflow(env):
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "False"]
-
-
-def use_runs(runs: Path, tmp_path: Path, monkeypatch) -> None:
-    """The app lists the runs in `runs`, has tmp_path/checkpoints (empty until a test fills it), no demo mode."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(runs))
-    monkeypatch.setenv("GAN_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
-    local_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch):
-    use_runs(tmp_path / "runs", tmp_path, monkeypatch)
-    return tmp_path
 
 
 def test_pages_do_not_import_tensorflow_without_a_model(empty_env):
@@ -123,26 +65,6 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO)
     assert out.stdout.strip() == "False"
-
-
-def marker_lambda(marker: Path):
-    """A Python lambda whose bytecode creates `marker` when it runs (Keras serialises it as marshal'd code)."""
-    return eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307 - building the bait
-
-
-@pytest.fixture(scope="module")
-def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
-    """(model file, marker): a generator-shaped model with a code-carrying Lambda layer."""
-    import keras
-
-    base = tmp_path_factory.mktemp("lambda")
-    marker = base / "code-ran"
-    z = keras.Input((100,))
-    h = keras.layers.Lambda(marker_lambda(marker))(z)
-    image = keras.layers.Reshape((32, 32, 3))(keras.layers.Dense(32 * 32 * 3, activation="tanh")(h))
-    keras.Model(z, image).save(base / "lambda.keras")
-    marker.unlink()  # building the model ran the lambda once
-    return base / "lambda.keras", marker
 
 
 def test_real_process_refuses_the_lambda_model(tmp_path, lambda_model):

@@ -12,17 +12,15 @@ Hangs are tested in a child process with a deadline, so a regression fails the t
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import textwrap
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, npz_declaring
 from PIL import Image
 
 from gan.data import MAX_PIXELS
@@ -52,23 +50,6 @@ try:
 except DataError as e:
     print(peak_mb() - before, e)
 """
-
-
-def npz_declaring(path: Path, **arrays: tuple[str, tuple[int, ...]] | np.ndarray) -> Path:
-    """An .npz whose members are real arrays or, for (descr, shape), a header declaring that shape and
-    then only 100 bytes of data: numpy, trusting the header, allocates the declared size before reading."""
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, value in arrays.items():
-            body = io.BytesIO()
-            if isinstance(value, np.ndarray):
-                np.lib.format.write_array(body, value, allow_pickle=False)
-            else:
-                descr, shape = value
-                np.lib.format.write_array_header_1_0(body, {"descr": descr, "fortran_order": False,
-                                                            "shape": shape})
-                body.write(bytes(100))
-            zf.writestr(f"{name}.npy", body.getvalue())
-    return path
 
 
 # --- .npz --------------------------------------------------------------------------------------

@@ -16,37 +16,11 @@ import pytest
 
 
 # --- classifier and end to end (tiny, synthetic) ----------------------------------------------
-def _synthetic(n_per_class: int = 24, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each class a noisy solid colour: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    colours = np.array([[220, 40, 40], [40, 220, 40], [40, 40, 220]])[:classes]
-    labels = np.repeat(np.arange(classes), n_per_class).astype(np.int32)
-    images = colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3))
-    return np.clip(images, 0, 255).astype(np.uint8), labels
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A tiny trained classifier (pointed to by GAN_CLASSIFIER), a cache dir and a tiny .npz dataset."""
-    from gan.metrics.classifier import train_classifier
-
-    root = tmp_path_factory.mktemp("metrics")
-    images, labels = _synthetic()
-    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(["red", "green", "blue"]))
-    summary = train_classifier(images, labels, ["red", "green", "blue"], root / "clf", epochs=2, batch_size=16,
-                               val_size=12, widths=(8, 16))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GAN_CLASSIFIER", str(root / "clf" / "classifier.keras"))
-    mp.setenv("GAN_CACHE_DIR", str(root / "cache"))
-    yield root, summary
-    mp.undo()
-
-
-def test_train_and_evaluate_cli_append_evals(workspace, capsys):
+def test_train_and_evaluate_cli_append_evals(classifier_workspace, capsys):
     from gan.cli import main
     from gan.runs import Run
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run_dir = root / "run"
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "4", "--batch-size", "16",
                  "--eval-every", "2", "--no-jit", "--run-dir", str(run_dir), "--quiet"]) == 0
@@ -70,12 +44,12 @@ def test_train_and_evaluate_cli_append_evals(workspace, capsys):
     assert labels["fd_cifar2k"] == labels["is_cifar10k"] == f"cifar@{digest}" and labels["nn_psnr1k"] == "pixels"
 
 
-def test_evaluate_run_returns_scores_and_the_evaluate_command_saves_them(workspace, capsys):
+def test_evaluate_run_returns_scores_and_the_evaluate_command_saves_them(classifier_workspace, capsys):
     from gan import metrics
     from gan.cli import main
     from gan.runs import Run
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run = Run(root / "unsaved")
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "2", "--batch-size", "16",
                  "--run-dir", str(run.path), "--quiet"]) == 0
@@ -88,11 +62,11 @@ def test_evaluate_run_returns_scores_and_the_evaluate_command_saves_them(workspa
     assert set(saved["step"]) == {2}  # the step the generator was saved at
 
 
-def test_intra_class_metrics_keep_per_class_values_with_floors(workspace, capsys):
+def test_intra_class_metrics_keep_per_class_values_with_floors(classifier_workspace, capsys):
     from gan.cli import main
     from gan.runs import Run
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run_dir = root / "conditional"
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--steps", "2",
                  "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
@@ -109,18 +83,18 @@ def test_intra_class_metrics_keep_per_class_values_with_floors(workspace, capsys
     assert list(Path(root / "cache").glob("feat-cifar-*.npy"))  # all real features were cached
 
 
-def test_intra_class_metrics_are_skipped_for_an_unconditional_generator(workspace, capsys):
+def test_intra_class_metrics_are_skipped_for_an_unconditional_generator(classifier_workspace, capsys):
     from gan.cli import main
     from gan.runs import Run
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run_dir = root / "unconditional"
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--steps", "2", "--batch-size", "16",
                  "--run-dir", str(run_dir), "--quiet"]) == 0
     assert main(["evaluate", "--run-dir", str(run_dir), "--metrics", "fd_cifar2k,ifd_cifar10k", "--n", "16"]) == 0
     metrics = {r["metric"] for r in csv.DictReader(Run(run_dir).evals_path.read_text().splitlines())}
     assert "fd_cifar2k" in metrics and not any(m.startswith("ifd") for m in metrics)
-def test_cas_and_augmentation_gain_use_the_runs_held_out_images(workspace, capsys, monkeypatch):
+def test_cas_and_augmentation_gain_use_the_runs_held_out_images(classifier_workspace, capsys, monkeypatch):
     from gan.cli import main
     from gan.metrics import cas
     from gan.runs import Run
@@ -128,7 +102,7 @@ def test_cas_and_augmentation_gain_use_the_runs_held_out_images(workspace, capsy
     monkeypatch.setattr(cas, "EPOCHS", 1)  # the plumbing is what this checks; test_cas.py checks the scores
     monkeypatch.setattr(cas, "AUG_SEEDS", (0, 1))  # two seeds still give a spread
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run_dir = root / "held"
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--holdout", "12",
                  "--steps", "2", "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
@@ -144,10 +118,10 @@ def test_cas_and_augmentation_gain_use_the_runs_held_out_images(workspace, capsy
     assert {r["extractor"] for r in rows} == {"small-resnet"}
 
 
-def test_cas_without_test_images_says_how_to_get_them(workspace, capsys):
+def test_cas_without_test_images_says_how_to_get_them(classifier_workspace, capsys):
     from gan.cli import main
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     run_dir = root / "no-holdout"
     assert main(["train", "--data", str(root / "tiny.npz"), "--preset", "tiny", "--conditional", "--steps", "2",
                  "--batch-size", "16", "--run-dir", str(run_dir), "--quiet"]) == 0
@@ -156,7 +130,7 @@ def test_cas_without_test_images_says_how_to_get_them(workspace, capsys):
     assert "--holdout" in capsys.readouterr().err
 
 
-def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(workspace, monkeypatch):
+def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(classifier_workspace, monkeypatch):
     import dataclasses
     import json
 
@@ -164,7 +138,7 @@ def test_keep_best_keeps_the_generator_with_the_lowest_intra_class_fd(workspace,
     from gan.cli import main
     from gan.runs import Run
 
-    root, _ = workspace
+    root, _ = classifier_workspace
     scores = iter([5.0, 3.0, 4.0])  # the second evaluation is the best
     real = metrics.live_score
 

@@ -8,7 +8,6 @@ checks the run directory after every kill and at the end. See RELIABILITY.md for
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import random
 import signal
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, lock_held_elsewhere
+from helpers import REPO, lock_held_elsewhere, snapshot
+from helpers import TINY_IMAGES as IMAGES
 from PIL import Image
 
 from gan.checkpoint import read_meta
@@ -32,9 +32,6 @@ CHECKPOINT_EVERY = 2
 BATCH = 8
 
 
-IMAGES = 32  # 4 steps per epoch: a sample grid and a checkpoint every 4 steps as well
-
-
 STEPS = 60  # > 5 kills x (8 steps + the sleep): the kills always land before the end
 
 
@@ -42,14 +39,6 @@ KILLS = 5
 
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=rng.integers(0, 256, (IMAGES, 32, 32, 3), dtype=np.uint8))
-    return path
 
 
 def start_trainer(run_dir: Path, data: Path, resume: bool, log: Path, steps: int = STEPS,
@@ -409,9 +398,6 @@ def test_checkpoint_cut_short_by_the_kernel_fails_the_run_and_keeps_the_previous
 
 
 # --- one writer per run -----------------------------------------------------------------------
-def snapshot(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 def test_second_trainer_on_a_locked_run_exits_2_and_writes_nothing(tmp_path, tiny_data):
     from gan.config import TrainConfig
 

@@ -13,16 +13,16 @@ Here the cases that need a child process (FIFOs, locks held elsewhere, pids, a f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import HOLD_LOCK, REPO
+from helpers import last_error_line as one_error_line
+from helpers import snapshot_with_links as snapshot
 
 from gan.runs import Run, stop_training
 
@@ -30,27 +30,6 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 DEADLINE = 120  # seconds a child may take before the test calls it a hang (a TensorFlow import is ~15 s)
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    """Every regular file under `directory` (links not followed) by content, and every link by its target."""
-    seen = {}
-    for p in sorted(directory.rglob("*")):
-        if p.is_symlink():
-            seen[str(p.relative_to(directory))] = "-> " + os.readlink(p)
-        elif p.is_file():
-            seen[str(p.relative_to(directory))] = digest(p)
-    return seen
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    assert len(lines) >= 1 and lines[-1].startswith("error: "), stderr
-    return lines[-1]
 
 
 def gan(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
@@ -124,8 +103,6 @@ def test_resume_with_a_fifo_for_a_checkpoint_refuses_in_one_line_and_releases_th
 
 
 # --- stop signals the trainer, and only the trainer ------------------------------------------------
-HOLD_LOCK = ("import sys, time\nfrom gan.runs import Run\nwith Run(sys.argv[1]).lock():\n"
-             "    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
 def test_stop_signals_the_process_that_holds_the_lock(tmp_path):

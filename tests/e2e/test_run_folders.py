@@ -9,13 +9,12 @@ Here the cases that train (a few steps) before or instead of being refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import one_error_line, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,30 +24,11 @@ from gan.runs import FINISHED, LAUNCHER_FILES, RUNNING, Run
 TINY = ["--preset", "tiny", "--batch-size", "16", "--log-every", "2", "--no-jit", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), y=rng.integers(0, 3, 64))
-    return path
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
-
-
-def test_a_folder_with_only_the_launchers_files_is_a_new_run(tmp_path, data):
+def test_a_folder_with_only_the_launchers_files_is_a_new_run(tmp_path, tiny_npz):
     folder = tmp_path / "from-the-app"
     folder.mkdir()
     (folder / "train.log").write_text("started by the app\n")
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(folder), *TINY]) == 0
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(folder), *TINY]) == 0
     assert Run(folder).status().state == "finished"
     assert (folder / "train.log").read_text() == "started by the app\n"
 
@@ -57,12 +37,12 @@ def test_a_folder_with_only_the_launchers_files_is_a_new_run(tmp_path, data):
 @given(names=st.lists(st.sampled_from(sorted(LAUNCHER_FILES) + ["config.json", "evals.csv", "notes.txt", "data.zip",
                                                                   "generator.keras", ".hidden", "samples"]),
                       min_size=1, max_size=4, unique=True))
-def test_any_folder_holding_more_than_the_launchers_files_is_refused(tmp_path_factory, data, names):
+def test_any_folder_holding_more_than_the_launchers_files_is_refused(tmp_path_factory, tiny_npz, names):
     folder = tmp_path_factory.mktemp("run")
     for name in names:
         (folder / name).write_text(f"the user's {name}")
     before = snapshot(folder)
-    code = main(["train", "--data", str(data), "--steps", "1", "--run-dir", str(folder), *TINY])
+    code = main(["train", "--data", str(tiny_npz), "--steps", "1", "--run-dir", str(folder), *TINY])
     if set(names) <= LAUNCHER_FILES:
         assert code == 0
         assert all((folder / n).read_text() == f"the user's {n}" for n in names if n != "run.lock")
@@ -70,9 +50,9 @@ def test_any_folder_holding_more_than_the_launchers_files_is_refused(tmp_path_fa
         assert code == 2 and snapshot(folder) == before
 
 
-def test_resume_without_a_checkpoint_refuses_and_keeps_the_trained_generator(tmp_path, data, capsys):
+def test_resume_without_a_checkpoint_refuses_and_keeps_the_trained_generator(tmp_path, tiny_npz, capsys):
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     Run(run_dir).checkpoint_path.unlink()  # lost, or never written
     before = snapshot(run_dir)
     capsys.readouterr()
@@ -81,10 +61,10 @@ def test_resume_without_a_checkpoint_refuses_and_keeps_the_trained_generator(tmp
     assert snapshot(run_dir) == before
 
 
-def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_the_beginning(tmp_path, data):
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_the_beginning(tmp_path, tiny_npz):
     """Killed at step 1, before the first checkpoint (step 2): nothing saved, one step of history to redo."""
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY,
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(run_dir), *TINY,
                  "--log-every", "1"]) == 0
     run = Run(run_dir)  # what a SIGKILL at step 1 leaves: one metrics row, status "running", nothing saved
     run.truncate_metrics(1)
@@ -97,12 +77,12 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_the_b
 
 
 @pytest.mark.parametrize("state", [FINISHED, RUNNING])
-def test_resume_after_checkpoint_and_generator_were_deleted_refuses_and_keeps_the_history(tmp_path, data, capsys,
+def test_resume_after_checkpoint_and_generator_were_deleted_refuses_and_keeps_the_history(tmp_path, tiny_npz, capsys,
                                                                                           state):
     """The records say a checkpoint was written (the run finished, or logged past its first checkpoint), so
     restarting at step 0 would rewrite its history: exit 2 naming what is missing (before: exit 0, step 0)."""
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "4", "--checkpoint-every", "2", "--run-dir",
+    assert main(["train", "--data", str(tiny_npz), "--steps", "4", "--checkpoint-every", "2", "--run-dir",
                  str(run_dir), *TINY, "--log-every", "1"]) == 0
     run = Run(run_dir)
     run.write_status(state=state)  # RUNNING: killed at step 4, after checkpoints at 2 and 4
@@ -118,9 +98,9 @@ def test_resume_after_checkpoint_and_generator_were_deleted_refuses_and_keeps_th
 
 @pytest.mark.parametrize("flags", [["--data", "/no/such/data"], ["--g-lr", "0.01"], ["--preset", "seed"],
                                    ["--batch-size", "8"], ["--conditional"]])
-def test_resume_refuses_the_flags_it_cannot_apply(tmp_path, data, capsys, flags):
+def test_resume_refuses_the_flags_it_cannot_apply(tmp_path, tiny_npz, capsys, flags):
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     before = snapshot(run_dir)
     capsys.readouterr()
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--steps", "4", *flags]) == 2
@@ -128,9 +108,9 @@ def test_resume_refuses_the_flags_it_cannot_apply(tmp_path, data, capsys, flags)
     assert snapshot(run_dir) == before
 
 
-def test_resume_epochs_means_epochs_in_all_even_for_a_run_started_with_steps(tmp_path, data):
+def test_resume_epochs_means_epochs_in_all_even_for_a_run_started_with_steps(tmp_path, tiny_npz):
     run_dir = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     assert main(["train", "--resume", "--run-dir", str(run_dir), "--epochs", "3", "--quiet"]) == 0
     status = Run(run_dir).status()
     assert status.step == 3 * status.steps_per_epoch == 12  # 64 images / 16 per step = 4 steps an epoch
@@ -138,10 +118,10 @@ def test_resume_epochs_means_epochs_in_all_even_for_a_run_started_with_steps(tmp
 
 
 @pytest.fixture(scope="module")
-def two_steps(tmp_path_factory, data) -> Path:
+def two_steps(tmp_path_factory, tiny_npz) -> Path:
     """A finished 2-step run, trained once; tests copy it."""
     run_dir = tmp_path_factory.mktemp("two_steps") / "run"
-    assert main(["train", "--data", str(data), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["train", "--data", str(tiny_npz), "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
     return run_dir
 
 

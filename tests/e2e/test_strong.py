@@ -20,38 +20,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, g_inputs, perturb_cbn, tiny_config
 
-from gan.config import TrainConfig
-from gan.layers import ConditionalBatchNorm
 from gan.models import build_models
 from gan.sampling import num_classes
 
 CLASSES = 10
-
-
-TINY = {"g_channels": 16, "d_channels": 16}
-
-
-def tiny_config(extra: dict | None = None, **overrides) -> TrainConfig:
-    return TrainConfig.for_preset("strong", extra={**TINY, **(extra or {})}, batch_size=8, **overrides)
-
-
-def g_inputs(batch: int, labels=None, seed: int = 0):
-    z = keras.ops.convert_to_tensor(np.random.default_rng(seed).standard_normal((batch, 128)).astype(np.float32))
-    return z if labels is None else [z, keras.ops.convert_to_tensor(np.asarray(labels, np.int32))]
-
-
-def layers_of(model: keras.Model, kind: type) -> list:
-    return [layer for layer in model.layers if isinstance(layer, kind)]
-
-
-def perturb_cbn(model: keras.Model, seed: int = 0) -> None:
-    """Give every conditional BN a class-dependent gain and bias, as training would (they start at 0)."""
-    rng = np.random.default_rng(seed)
-    for layer in layers_of(model, ConditionalBatchNorm):
-        for kernel in (layer.gain_kernel, layer.bias_kernel):
-            kernel.assign(rng.normal(0, 1, kernel.shape).astype(np.float32))
 
 
 def start_script(script: str, backend: str, log: Path) -> subprocess.Popen:

@@ -142,7 +142,6 @@ def test_home_grid_has_one_labelled_column_per_class(run_env):
 PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
 
-# --- fixtures -----------------------------------------------------------------------------------
 # --- demo mode: what is offered -----------------------------------------------------------------
 @pytest.mark.parametrize("demo", [True, False])
 def test_demo_mode_offers_no_server_paths(tiny_run, tmp_path, monkeypatch, demo):

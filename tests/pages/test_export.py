@@ -83,7 +83,6 @@ def test_export_says_whether_the_images_are_worth_training_on(own_run_env):
     assert "help: test accuracy +3.1%" in text and "held out by the run (12)" in text
 
 
-# --- fixtures -----------------------------------------------------------------------------------
 # --- demo mode: exports -------------------------------------------------------------------------
 def generate(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Generate").click().run()

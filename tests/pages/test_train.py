@@ -204,7 +204,6 @@ def test_the_charts_hover_toolbar_sits_over_the_progress_not_the_buttons(empty_e
 PATH_SOURCE, UPLOAD_SOURCE = "A path on this machine", "Upload a .zip"
 
 
-# --- fixtures -----------------------------------------------------------------------------------
 # --- helpers ------------------------------------------------------------------------------------
 def submit_checked(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Start training").click().run()

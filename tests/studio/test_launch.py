@@ -170,7 +170,6 @@ def test_run_names(name, ok):
     assert (launch.validate_run_name(name) is None) == ok
 
 
-# --- fixtures -----------------------------------------------------------------------------------
 def test_train_limits_are_checked_before_launch():
     """The page checks the values themselves too, whatever the widgets let through."""
     launch.check_train_limits(TrainConfig(epochs=5, limit=10_000), DEMO_LIMITS)
