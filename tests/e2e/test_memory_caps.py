@@ -1,13 +1,8 @@
 """Loads in a child process under an address-space cap or a deadline (gan.data, gan.security).
 
-Memory an input can multiply: sizes a file declares are checked before anything is allocated (issue 25,
-class 2). Every fixture is a tiny file built here that declares something huge; where memory is the point,
-the load runs in a child process under an address-space cap, so a regression fails the test instead of
-taking the machine down.
-
-Inputs that used to hang, exhaust memory or escape the allowed folders: each now ends, bounded, in one line.
-
-Hangs are tested in a child process with a deadline, so a regression fails the test instead of stalling CI.
+The child-process halves of tests/gan/test_data.py's memory and hang tests (issue 25, class 2): each
+fixture is a tiny file that declares something huge (helpers.npz_declaring), loaded under an address-space
+cap or a deadline, so a regression fails the test instead of taking the machine down or stalling CI.
 """
 
 from __future__ import annotations

@@ -2,12 +2,8 @@
 
 Bad model and checkpoint files, systematically: a clear one-line error, exit 2, no code run, nothing written.
 
-Model files go through `python -m gan sample --model X --out Y.png` and `python -m gan info X`
-(in-process through `gan.cli.main`, once as a real subprocess); checkpoints through
-`load_checkpoint` and `python -m gan train --resume`. Files that carry code (a Lambda layer, a
-pickled object) are built so that running that code would create a marker file, and the test
-first proves the marker appears when the file is loaded unsafely: so "no marker" means "no code
-ran", not "the code was broken". The data loaders (gan.data) have their own tests.
+Checkpoints go through `load_checkpoint` and `python -m gan train --resume`; how files that carry code
+are built, and why "no marker" means "no code ran", is in tests/gan/test_sampling.py's docstring.
 """
 
 from __future__ import annotations

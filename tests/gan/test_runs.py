@@ -2,14 +2,9 @@
 
 Nothing lost, nobody in: real training processes killed at random, failing writes, one writer per run.
 
-No run file is trusted: links, FIFOs and reused pids in a run folder (gan/runs.py, gan/files.py).
-
-A run folder is written by the trainer and read by the app, the CLI and other trainers; anyone who can
-write in it (a careless user, a hostile one, a half-finished copy) may leave a symbolic link where a file
-or folder belongs, a FIFO where a file belongs, or a lock naming a pid that now belongs to somebody else.
-Each class is driven over every entry of the run it applies to: nothing written through a link, nothing
-that hangs (every FIFO case runs in a child process with a deadline), nobody signalled who is not the
-trainer, and every refusal one line naming the file.
+No run file is trusted: links, FIFOs and reused pids in a run folder (gan/runs.py, gan/files.py); the
+classes, and how each is driven, are described in tests/e2e/test_run_files.py, which holds the tests that
+need a child process.
 
 
 Nothing a user made is overwritten: where a new run may start, what --resume may change, odd --run-dir paths.
