@@ -9,9 +9,6 @@ D: conv3x3 C/8 -> three [conv k4 s2 (C/4, C/2, C)] (LeakyReLU 0.1) -> minibatch 
 
 Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `g_channels`, `d_channels`: the widths C of G's first and D's last features.
-- `g_min_channels`: the fewest channels a G layer may have (8: widths halve all the way down to C/8); a
-  floor keeps the 16x16 and 32x32 layers, where the shapes of animals are drawn, wider.
-- `d_conv3x3`: a 3x3 conv after each strided conv below 32x32, as in SNGAN's standard CNN D (deeper, not wider).
 - `spectral_norm`: wrap every D layer in `gan.layers.SpectralNorm` (Keras' wrapper, differentiated through sigma).
 - `conditional_bn`: class-conditional BN in G; off, the class embedding is concatenated to z.
 - `mbstd_group`: group size of D's minibatch-stddev channel; 0 leaves it out.
@@ -66,7 +63,7 @@ def build_generator(config: TrainConfig, num_classes: int) -> keras.Model:
     h = _norm_relu(layers.Reshape((BOTTOM, BOTTOM, channels))(h), embedding, "bn0")
     size, i = BOTTOM, 0
     while size < config.image_size:
-        i, size, channels = i + 1, size * 2, max(channels // 2, extra.get("g_min_channels", 8))
+        i, size, channels = i + 1, size * 2, max(channels // 2, 8)
         if extra.get("g_up", "transpose") == "nearest":  # no checkerboard, 2.25x the multiply-adds
             h = layers.UpSampling2D(2, interpolation="nearest")(h)
             h = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"up{i}")(h)
@@ -96,8 +93,6 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
     for i, channels in enumerate(widths[1:], start=1):
         h = sn_layer(layers.Conv2D(channels, 4, strides=2, padding="same", name=f"down{i}"))(h)
         h = layers.LeakyReLU(SLOPE)(h)
-        if extra.get("d_conv3x3", False) and i < downs:  # SNGAN's standard CNN: a 3x3 conv at every scale
-            h = layers.LeakyReLU(SLOPE)(sn_layer(layers.Conv2D(channels, 3, padding="same", name=f"conv{i}"))(h))
     if group:
         h = MinibatchStdDev(group, name="mbstd")(h)
     h = layers.LeakyReLU(SLOPE)(sn_layer(layers.Conv2D(top, 3, padding="same", name="head_conv"))(h))

@@ -69,23 +69,6 @@ def test_generator_widths_halve_from_the_top():
     assert discriminator.get_layer("from_rgb_sn").layer.filters == 16 and downs == [32, 64, 128]
 
 
-def test_g_min_channels_keeps_the_high_resolution_layers_wide():
-    generator, _ = build_models(config(extra={"g_channels": 128, "g_min_channels": 48}), CLASSES)
-    assert [generator.get_layer(f"up{i}").filters for i in (1, 2, 3)] == [64, 48, 48]
-
-
-def test_d_conv3x3_adds_a_spectrally_normalized_3x3_conv_at_each_downsampled_scale():
-    _, plain = build_models(config(), CLASSES)
-    _, deep = build_models(config(extra={"d_conv3x3": True}), CLASSES)
-    convs = [deep.get_layer(f"conv{i}_sn").layer for i in (1, 2)]
-    assert [(c.kernel_size, c.filters) for c in convs] == [((3, 3), 8), ((3, 3), 16)]  # at 16x16 and 8x8
-    assert all(layer.name != "conv3_sn" for layer in deep.layers)  # 4x4 already has the head conv
-    assert len(of_type(deep, keras.layers.SpectralNormalization)) == len(
-        of_type(plain, keras.layers.SpectralNormalization)) + 2
-    image = np.zeros((8, 32, 32, 3), np.float32)
-    assert verdict(deep, [image, np.arange(8) % CLASSES]).shape == (8, 1)
-
-
 @pytest.mark.parametrize("spectral_norm", [True, False])
 def test_spectral_norm_switch_wraps_every_weighted_layer_of_d(spectral_norm):
     _, discriminator = build_models(config(extra={"spectral_norm": spectral_norm}), CLASSES)
