@@ -152,7 +152,7 @@ class TrainConfig:
     instance_noise: float = setting(0.0, float, 0, 2, help="initial std of noise on D inputs, decays to 0 (default 0)")
     dropout: float | None = setting(None, float, 0, 1, high_open=True,
                                     help="discriminator dropout rate (preset default; DCGAN presets 0.3)")
-    augment: str | None = setting(None, str, help="DiffAugment ops, e.g. color,translation,cutout ('' = off; "
+    augment: str | None = setting(None, str, help="DiffAugment ops, e.g. flip,color,translation,cutout ('' = off; "
                                   "preset default)")
     ema: float | None = setting(None, float, 0, 1, high_open=True, help="EMA decay of G's weights (0 = off; preset "
                                 "default)")
