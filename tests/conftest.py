@@ -16,7 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY_IMAGES, FakeProcess, Finished, local_env, make_tiny_run, marker_lambda, noisy_colours, use_runs
+from helpers import (
+    CLASSES,
+    TINY_IMAGES,
+    FakeProcess,
+    Finished,
+    local_env,
+    make_tiny_run,
+    marker_lambda,
+    noisy_colours,
+    use_runs,
+)
 from PIL import Image
 
 # ============================================================================
@@ -410,8 +420,8 @@ def classifier_workspace(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("metrics")
     images, labels = noisy_colours()
-    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(["red", "green", "blue"]))
-    summary = train_classifier(images, labels, ["red", "green", "blue"], root / "clf", epochs=2, batch_size=16,
+    np.savez(root / "tiny.npz", x=images, y=labels, class_names=np.array(CLASSES))
+    summary = train_classifier(images, labels, CLASSES, root / "clf", epochs=2, batch_size=16,
                                val_size=12, widths=(8, 16))
     mp = pytest.MonkeyPatch()
     mp.setenv("GAN_CLASSIFIER", str(root / "clf" / "classifier.keras"))

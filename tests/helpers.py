@@ -21,7 +21,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
-CLASSES = ["red", "green", "blue"]  # the classes of make_npz, in label order
+CLASSES = ["red", "green", "blue"]  # the classes of make_npz and noisy_colours, in label order
 
 
 # --- data and runs ------------------------------------------------------------------------------

@@ -46,9 +46,9 @@ def test_empty_policy_is_identity_and_unknown_op_is_an_error(images):
 def test_flip_mirrors_some_images_left_to_right_and_leaves_the_rest():
     images = np.random.default_rng(1).uniform(-1, 1, (64, 32, 32, 3)).astype(np.float32)
     out = run(augment.flip, images)
-    mirrored = [np.array_equal(o, x[:, ::-1]) for o, x in zip(out, images)]
-    kept = [np.array_equal(o, x) for o, x in zip(out, images)]
-    assert all(m != k for m, k in zip(mirrored, kept))  # each image is exactly one of the two
+    mirrored = [np.array_equal(o, x[:, ::-1]) for o, x in zip(out, images, strict=True)]
+    kept = [np.array_equal(o, x) for o, x in zip(out, images, strict=True)]
+    assert all(m != k for m, k in zip(mirrored, kept, strict=True))  # each image is exactly one of the two
     assert 16 <= sum(mirrored) <= 48  # about half, from one coin per image
 
 
