@@ -23,6 +23,8 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `ac_weight`: when above 0 (and conditional), D also has an auxiliary classifier head (AC-GAN, Odena et al.
   2017) on its pooled features, trained on real images only; G is rewarded when D's head reads its samples
   as their class (gan/model.py). The projection alone left half of the samples unreadable as their class.
+- `ac_decay`: G's share of that reward falls linearly to 0 over the run; D's head keeps learning
+  (benchmarks/PILOT.md, round 8).
 """
 
 from __future__ import annotations
