@@ -227,6 +227,8 @@ class TrainConfig:
               f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")
         ac = self.extra.get("ac_weight", 0.0)
         check(Spec(float, 0, 100).problem(ac) is None, f"ac_weight must be a number in [0, 100], got {shown(ac)}")
+        mode = self.extra.get("ac_mode", "ac")
+        check(mode in ("ac", "adc"), f"ac_mode must be \"ac\" or \"adc\", got {shown(mode)}")
         decay = self.extra.get("ac_decay", False)
         check(isinstance(decay, bool), f"ac_decay must be true or false, got {shown(decay)}")
         if self.augment:
