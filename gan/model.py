@@ -72,7 +72,6 @@ class GAN:
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = keras.random.SeedGenerator(config.seed)
         self.ac_weight = float(config.extra.get("ac_weight", 0.0))  # used only when D built its class head
-        self.total_steps = total_steps
         self.adc = config.extra.get("ac_mode", "ac") == "adc"  # ADC-GAN: the head also names generated classes
 
     @property
@@ -172,22 +171,13 @@ class GAN:
             weighted, metrics["g_class_loss"] = self._class_loss(classes, labels)
             if self.adc:  # look like real class k rather than generated class k, not merely like class k
                 weighted = weighted - self._class_loss(classes, labels + self.num_classes)[0]
-            loss = loss + weighted * self._g_class_scale()
+            loss = loss + weighted
         if self.config.mode_seeking:
             fake32 = ops.cast(fake, "float32")
             ratio = ops.mean(ops.abs(fake32[:half] - fake32[half:])) / ops.mean(ops.abs(z[:half] - z[half:]))
             metrics["mode_seeking"] = self.config.mode_seeking / (ratio + 1e-5)
             loss = loss + metrics["mode_seeking"]
         return loss, metrics
-
-    def _g_class_scale(self):
-        """1, or with `extra.ac_decay` a line from 1 to 0 over the run (keyed on G's update count, like the
-        learning rate): the class pull helps most early, and late it pushes G to samples D's head finds easier
-        than real images (measured: 94% of fakes against 73% of held-out reals), which narrows each class."""
-        if not self.config.extra.get("ac_decay", False) or not self.total_steps:
-            return 1.0
-        progress = ops.cast(self.g_optimizer.iterations, "float32") / float(self.total_steps)
-        return ops.maximum(0.0, 1.0 - progress)
 
     def update_ema(self, decay) -> None:
         """EMA of G's trainable weights; buffers (BN statistics) are copied as they are."""

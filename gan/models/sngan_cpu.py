@@ -26,8 +26,6 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `ac_mode`: "ac" (AC-GAN's head, K classes) or "adc" (ADC-GAN, Hou et al. 2022: 2K classes, real class k and
   generated class k; G is rewarded for looking like real class k *rather than* generated class k, which
   removes AC-GAN's pull towards samples easier to classify than real ones).
-- `ac_decay`: G's share of that reward falls linearly to 0 over the run; D's head keeps learning
-  (benchmarks/PILOT.md, round 8).
 """
 
 from __future__ import annotations

@@ -251,28 +251,6 @@ def test_a_bad_ac_weight_is_refused(bad):
         config(extra={"ac_weight": bad})
 
 
-@pytest.mark.parametrize("bad", [1, "yes", None])
-def test_a_bad_ac_decay_is_refused(bad):
-    with pytest.raises(ConfigError, match="ac_decay must be true or false"):
-        config(extra={"ac_decay": bad})
-
-
-@pytest.mark.parametrize("decay", [False, True])
-def test_g_class_weight_falls_to_zero_over_the_run_only_with_ac_decay(decay):
-    """G pays weight x scale x its class cross-entropy; with ac_decay the scale follows G's update count."""
-    gan = GAN(config(mode_seeking=0.0, extra={"ac_weight": 2.0, "ac_decay": decay}), 2, total_steps=40)
-    y = keras.ops.convert_to_tensor(np.arange(4, dtype=np.int32) % 2)
-    for done, scale in [(0, 1.0), (10, 0.75), (40, 0.0), (60, 0.0)]:
-        gan.g_optimizer.iterations.assign(done)
-        loss, metrics = gan.g_loss(y, 0.0)
-        paid = float(loss) - float(metrics["g_loss"])
-        expected = 2.0 * float(metrics["g_class_loss"]) * (scale if decay else 1.0)
-        assert paid == pytest.approx(expected, rel=1e-4, abs=1e-5)
-    d_loss, d_metrics = gan.d_loss(keras.ops.zeros((4, 32, 32, 3)), y, 0.0)
-    d_paid = float(d_loss) - float(d_metrics["d_loss_real"]) - float(d_metrics["d_loss_fake"])
-    assert d_paid == pytest.approx(2.0 * float(d_metrics["d_class_loss"]), rel=1e-4)  # D's head never decays
-
-
 def test_adc_head_names_real_and_generated_classes_and_g_pays_the_difference():
     """ADC-GAN: 2K outputs; D learns real k and generated K + k, G pays CE(real k) - CE(generated k)."""
     gan = GAN(config(mode_seeking=0.0, extra={"ac_weight": 1.0, "ac_mode": "adc"}), 3, total_steps=40)
