@@ -227,8 +227,6 @@ class TrainConfig:
               f"batch_size ({self.batch_size}) must be a multiple of the minibatch-stddev group ({group})")
         ac = self.extra.get("ac_weight", 0.0)
         check(Spec(float, 0, 100).problem(ac) is None, f"ac_weight must be a number in [0, 100], got {shown(ac)}")
-        mode = self.extra.get("ac_mode", "ac")
-        check(mode in ("ac", "adc"), f"ac_mode must be \"ac\" or \"adc\", got {shown(mode)}")
         if self.augment:
             unknown = [op for op in self.augment.split(",") if op not in AUGMENT_OPS]
             check(not unknown, f"unknown augment op(s) {', '.join(unknown)}; choose from {', '.join(AUGMENT_OPS)}")

@@ -72,7 +72,6 @@ class GAN:
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.rng = keras.random.SeedGenerator(config.seed)
         self.ac_weight = float(config.extra.get("ac_weight", 0.0))  # used only when D built its class head
-        self.adc = config.extra.get("ac_mode", "ac") == "adc"  # ADC-GAN: the head also names generated classes
 
     @property
     def sampler(self) -> keras.Model:
@@ -131,7 +130,7 @@ class GAN:
         """Discriminator loss on one batch of real images in [-1, 1]; returns (loss, metrics)."""
         fake = ops.stop_gradient(self._fake(ops.shape(real)[0], labels))
         real_logits, real_classes = self._discriminate(real, labels, noise_std)
-        fake_logits, fake_classes = self._discriminate(fake, labels, noise_std)
+        fake_logits, _ = self._discriminate(fake, labels, noise_std)
         loss_real, loss_fake = D_LOSSES[self.config.loss](real_logits, fake_logits, self.config.label_smoothing)
         loss = loss_real + loss_fake
         metrics = {
@@ -142,12 +141,9 @@ class GAN:
             "real_acc": ops.mean(ops.cast(real_logits > 0, "float32")),
             "fake_acc": ops.mean(ops.cast(fake_logits < 0, "float32")),
         }
-        if real_classes is not None:  # AC-GAN: the head learns classes from real images only
+        if real_classes is not None:  # the head learns classes from real images only
             weighted, metrics["d_class_loss"] = self._class_loss(real_classes, labels)
             loss = loss + weighted
-            if self.adc:  # ADC-GAN: and generated images as their own classes, K + label
-                weighted, metrics["d_fake_class_loss"] = self._class_loss(fake_classes, labels + self.num_classes)
-                loss = loss + weighted
         return loss, metrics
 
     def g_loss(self, labels, noise_std):
@@ -156,8 +152,7 @@ class GAN:
         With `mode_seeking` = lambda (MSGAN, Mao et al. 2019), the batch is two halves drawn for the
         same labels and lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2|) is added: a conditional G
         that ignores z (every sample of a class one picture) pays for it. With D's auxiliary classifier
-        head (`extra.ac_weight`), G also pays that weight times the head's cross-entropy on its samples
-        (ADC-GAN's head: minus the cross-entropy for "generated class k" too).
+        head (`extra.ac_weight`), G also pays that weight times the head's cross-entropy on its samples.
         """
         if self.config.mode_seeking:
             half = ops.shape(labels)[0] // 2
@@ -169,8 +164,6 @@ class GAN:
         loss, metrics = adversarial, {"g_loss": adversarial}
         if classes is not None:
             weighted, metrics["g_class_loss"] = self._class_loss(classes, labels)
-            if self.adc:  # look like real class k rather than generated class k, not merely like class k
-                weighted = weighted - self._class_loss(classes, labels + self.num_classes)[0]
             loss = loss + weighted
         if self.config.mode_seeking:
             fake32 = ops.cast(fake, "float32")

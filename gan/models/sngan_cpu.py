@@ -23,9 +23,6 @@ Switches in `config.extra` (defaults in the preset, gan/models/__init__.py):
 - `ac_weight`: when above 0 (and conditional), D also has an auxiliary classifier head (AC-GAN, Odena et al.
   2017) on its pooled features, trained on real images only; G is rewarded when D's head reads its samples
   as their class (gan/model.py). The projection alone left half of the samples unreadable as their class.
-- `ac_mode`: "ac" (AC-GAN's head, K classes) or "adc" (ADC-GAN, Hou et al. 2022: 2K classes, real class k and
-  generated class k; G is rewarded for looking like real class k *rather than* generated class k, which
-  removes AC-GAN's pull towards samples easier to classify than real ones).
 """
 
 from __future__ import annotations
@@ -114,8 +111,6 @@ def build_discriminator(config: TrainConfig, num_classes: int) -> keras.Model:
         projection = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, pooled])
         logits = layers.Add(dtype="float32", name="logits")([logits, projection])
         if extra.get("ac_weight", 0.0) > 0:  # not spectrally normalized: CE needs confident logits
-            # ADC-GAN's head tells "real class k" from "generated class k": 2K outputs (gan/model.py)
-            heads = num_classes * (2 if extra.get("ac_mode", "ac") == "adc" else 1)
-            class_logits = layers.Dense(heads, dtype="float32", name="class_logits")(pooled)
+            class_logits = layers.Dense(num_classes, dtype="float32", name="class_logits")(pooled)
             return keras.Model([image, label], [logits, class_logits], name="discriminator")
     return keras.Model([image, label] if num_classes else image, logits, name="discriminator")

@@ -251,30 +251,6 @@ def test_a_bad_ac_weight_is_refused(bad):
         config(extra={"ac_weight": bad})
 
 
-def test_adc_head_names_real_and_generated_classes_and_g_pays_the_difference():
-    """ADC-GAN: 2K outputs; D learns real k and generated K + k, G pays CE(real k) - CE(generated k)."""
-    gan = GAN(config(mode_seeking=0.0, extra={"ac_weight": 1.0, "ac_mode": "adc"}), 3, total_steps=40)
-    y = keras.ops.convert_to_tensor(np.arange(8, dtype=np.int32) % 3)
-    _, classes = gan.discriminator([keras.ops.zeros((4, 32, 32, 3)), y[:4]])
-    assert tuple(classes.shape) == (4, 6)
-    d_loss, d = gan.d_loss(keras.ops.zeros((4, 32, 32, 3)), y[:4], 0.0)
-    assert float(d_loss) - float(d["d_loss_real"]) - float(d["d_loss_fake"]) == pytest.approx(
-        float(d["d_class_loss"]) + float(d["d_fake_class_loss"]), rel=1e-4)
-    seen = []  # (labels, weighted cross-entropy) of each class term G pays
-    class_loss = gan._class_loss
-    gan._class_loss = lambda head, labels: seen.append((np.asarray(labels), class_loss(head, labels))) or seen[-1][1]
-    loss, g = gan.g_loss(y, 0.0)
-    (real_labels, (real_ce, _)), (generated_labels, (generated_ce, _)) = seen
-    assert (real_labels == np.asarray(y)).all() and (generated_labels == np.asarray(y) + 3).all()
-    assert float(loss) - float(g["g_loss"]) == pytest.approx(float(real_ce) - float(generated_ce), rel=1e-4, abs=1e-5)
-
-
-@pytest.mark.parametrize("bad", ["ADC", 1, None])
-def test_a_bad_ac_mode_is_refused(bad):
-    with pytest.raises(ConfigError, match="ac_mode must be"):
-        config(extra={"ac_mode": bad})
-
-
 def test_ac_head_learns_classes_from_real_images_and_g_pays_when_it_reads_them_wrong():
     """Two classes of flat colour: D's head learns them in a few steps, and G's class loss is its cross-entropy."""
     from gan.steps.tensorflow import TensorFlowStep
