@@ -124,7 +124,7 @@ class Trainer:
         """Check the folder, build the GAN (from the checkpoint when resuming), then run the loop."""
         import keras
 
-        from gan.backend import set_random_seed
+        from gan.backend import cpu_computes_bfloat16, has_gpu, set_random_seed
         from gan.checkpoint import load_checkpoint
         from gan.distribute import replicas_for
         from gan.model import GAN
@@ -135,6 +135,9 @@ class Trainer:
         total = config.steps or config.epochs * steps_per_epoch
         found = self._open_run(data, resume, replicas, writer, first_save=min(steps_per_epoch, total))
         if config.mixed_precision:
+            if not has_gpu() and not cpu_computes_bfloat16():
+                log.warning("this CPU has no bfloat16 arithmetic (AVX-512 BF16 or AMX), so --mixed-precision is "
+                            "emulated and many times slower than float32; train without it")
             keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
         set_random_seed(config.seed)
         with replicas.scope():

@@ -182,3 +182,17 @@ def test_trains_without_classes(tmp_path):
     frame = run.metrics()
     assert list(frame["step"]) == [2, 4] and np.isfinite(frame["g_loss"]).all()
     assert run.config().conditional == (not flags)
+
+
+def test_mixed_precision_on_a_cpu_without_bfloat16_warns(tmp_path, tiny_npz, monkeypatch, caplog):
+    """bfloat16 on such a CPU is emulated (15 against 256 images/s, benchmarks/RESULTS.md): say so in the log."""
+    import keras
+
+    import gan.backend
+
+    monkeypatch.setattr(gan.backend, "cpu_computes_bfloat16", lambda cpuinfo=None: False)
+    try:
+        assert train(tmp_path / "r", tiny_npz, "--steps", "1", "--mixed-precision", "--no-jit") == 0
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert any("no bfloat16 arithmetic" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
