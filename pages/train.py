@@ -321,12 +321,12 @@ def grids(name: str) -> None:
                                icon=":material/gif:", key=f"train_gif_{name}")
 
 
-EXPECT = ("What to expect on a 2-core CPU with the default sngan-cpu preset (about 2 minutes an epoch of CIFAR-10): "
-          "after 10 minutes (epoch 5), blobs in each class's colours and the first airplane and car outlines; "
-          "after 1 hour (epoch 25-30), cars, ships, trucks and airplanes in most samples and horses often, other "
-          "animals vague; the full recipe (50 epochs, about 2 hours) is the shipped model: a little sharper, "
-          "more birds and horses, cats, dogs and frogs still mostly colour and shape. Measured in "
-          "benchmarks/PILOT.md round 5; the model card says how.")
+EXPECT = ("What to expect on a 2-core CPU with the default sngan-cpu preset (about 2.5 minutes an epoch of CIFAR-10 "
+          "on a CPU with AVX-512, about 3.5 on one with AVX2 only): after epoch 5 (10-20 minutes), blobs in each "
+          "class's colours and the first airplane and car outlines; after epoch 25-30 (1-1.5 hours), cars, ships, "
+          "trucks and airplanes in most samples and horses often, other animals vague; the full recipe (50 epochs, "
+          "2-3 hours) is the shipped model: a little sharper, more birds and horses, cats, dogs and frogs still "
+          "mostly colour and shape. Measured in benchmarks/PILOT.md round 5; the model card says how.")
 
 
 def _pin_epoch(key: str, pinned: str, newest: int) -> None:
