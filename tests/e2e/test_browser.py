@@ -155,6 +155,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def resident_split(pid: int) -> str:
+    """Resident memory split into private (anonymous) pages and pages of mapped files (mostly TensorFlow's
+    library, clean: the kernel drops them under memory pressure and reads them back when touched)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    mb = {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
+    return (f"{mb['VmRSS']:.0f} MB, of which {mb['RssAnon']:.0f} MB private and {mb['RssFile']:.0f} MB of mapped "
+            f"files (and {mb['RssShmem']:.0f} MB shared memory)")
+
+
 # The memory budget of the whole app (RELIABILITY.md 2b), checked on the newcomer's tour: the server, and the
 # server together with the processes it starts (a trainer, an evaluation worker), peak resident memory.
 SERVER_BUDGET_MB = 850  # measured 776-783 MB (2026-12-05); TensorFlow alone is ~630 of it
@@ -359,6 +368,7 @@ def test_a_newcomers_tour_offline(offline_server, page, tmp_path, memory):
           f"it started (trainer, evaluation worker) {workers:.0f} MB, all together {together:.0f} MB "
           f"(budget {SERVER_BUDGET_MB} / {APP_BUDGET_MB} MB); each worker's peak: "
           + ", ".join(f"{what} {mb:.0f}" for what, mb in memory.workers.values()) + "; the server after each stage: "
-          + ", ".join(f"{stage} {mb:.0f}" for stage, mb in peaks.items()))
+          + ", ".join(f"{stage} {mb:.0f}" for stage, mb in peaks.items())
+          + "; the server's resident memory at the end: " + resident_split(process.pid))
     assert peak <= SERVER_BUDGET_MB, f"the server peaked at {peak:.0f} MB"
     assert together <= APP_BUDGET_MB, f"the app (server and its workers) peaked at {together:.0f} MB"
